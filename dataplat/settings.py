@@ -1,0 +1,60 @@
+"""Settings from the environment (prefix ``DATAPLAT_``), with embedded defaults under one home."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATAPLAT_", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="Directory for all embedded state.")
+    engine: Literal["duckdb", "trino"] = "duckdb"
+
+    catalog_name: str = "lakehouse"
+    catalog_uri: str | None = None
+    warehouse: str | None = None
+
+    duckdb_path: Path | None = None
+    serving_dir: Path | None = None
+
+    # Loader batching: records per Iceberg commit (per source run).
+    batch_records: int = 500_000
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_daily_range_days: int = 366
+    max_monthly_range_months: int = 60
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        if self.catalog_uri is None:
+            self.catalog_uri = f"sqlite:///{self.home / 'catalog.db'}"
+        if self.warehouse is None:
+            self.warehouse = (self.home / "warehouse").as_uri()
+        if self.duckdb_path is None:
+            self.duckdb_path = self.home / "duckdb" / "build.duckdb"
+        if self.serving_dir is None:
+            self.serving_dir = self.home / "serving"
+        return self
+
+    @property
+    def serving_link(self) -> Path:
+        """The symlink the API follows to the newest published marts file."""
+        assert self.serving_dir is not None
+        return self.serving_dir / "current.duckdb"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
