@@ -1,0 +1,119 @@
+"""Turns Debezium change messages into typed raw rows, or into a rejection with its reason.
+
+Low volume, so plain Python; the high-volume weblog topic is validated in ``weblog_sql``.
+
+Nothing here raises on bad input: a broken message is a value (``Rejection``) so that the
+caller keeps it aside and goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    code: str
+    detail: str
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+def _decode_json(value: bytes | None) -> object | Rejection:
+    if value is None:
+        return Rejection("empty_value", "the message has no value")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as utf8_error:
+            return Rejection("invalid_utf8", str(utf8_error))
+        return Rejection("invalid_json", str(exc))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------- Debezium CDC
+
+CDC_OPS = frozenset(("c", "u", "d", "r"))
+
+
+def _key_id(key: bytes | None) -> int | None:
+    if not key:
+        return None
+    try:
+        doc = orjson.loads(key)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(doc, dict) and _is_int(doc.get("id")):
+        return doc["id"]
+    return None
+
+
+def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | None:
+    """A row of the CDC columns up to ``payload``; ``None`` for a tombstone (no data)."""
+    if value is None:
+        return None
+    doc = _decode_json(value)
+    if isinstance(doc, Rejection):
+        return doc
+    if not isinstance(doc, dict):
+        return Rejection("invalid_json", f"expected a Debezium envelope, got {type(doc).__name__}")
+
+    op = doc.get("op")
+    if op not in CDC_OPS:
+        return Rejection("invalid_op", f"op {op!r} is not one of c, u, d, r")
+    before, after = doc.get("before"), doc.get("after")
+    for name, image in (("before", before), ("after", after)):
+        if image is not None and not isinstance(image, dict):
+            return Rejection("invalid_type", f"{name} must be an object or null")
+    if op == "d" and before is None:
+        return Rejection("missing_field", "before (a delete must carry the deleted row)")
+    if op != "d" and after is None:
+        return Rejection("missing_field", f"after (op {op} must carry the row)")
+
+    source = doc.get("source")
+    if not isinstance(source, dict):
+        return Rejection("missing_field", "source")
+    source_file, source_pos = source.get("file"), source.get("pos")
+    if not isinstance(source_file, str) or not _is_int(source_pos):
+        return Rejection("missing_field", "source.file / source.pos (the change's position)")
+    source_row = source.get("row", 0)
+    ts_ms, source_ts_ms = doc.get("ts_ms"), source.get("ts_ms")
+    if not _is_int(source_row) or (ts_ms is not None and not _is_int(ts_ms)):
+        return Rejection("invalid_type", "source.row and ts_ms must be integers")
+    if source_ts_ms is not None and not _is_int(source_ts_ms):
+        return Rejection("invalid_type", "source.ts_ms must be an integer")
+
+    source_db, source_table = source.get("db"), source.get("table")
+    if not all(v is None or isinstance(v, str) for v in (source_db, source_table)):
+        return Rejection("invalid_type", "source.db and source.table must be strings")
+
+    row_id = _key_id(key)
+    if row_id is None:
+        image = after if after is not None else before
+        row_id = image.get("id")  # type: ignore[union-attr]
+    if not _is_int(row_id):
+        return Rejection("missing_field", "id (neither the key nor the row carries an integer id)")
+
+    return (
+        row_id,
+        op,
+        None if before is None else orjson.dumps(before).decode(),
+        None if after is None else orjson.dumps(after).decode(),
+        ts_ms,
+        source_db,
+        source_table,
+        source_file,
+        source_pos,
+        source_row,
+        source_ts_ms,
+        value.decode(),
+    )
