@@ -1,0 +1,170 @@
+"""The `dataplat` command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dataplat.logging import configure_logging
+from dataplat.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Lakehouse-in-a-box for commerce: Kafka topics → Iceberg → dbt → REST API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_json: Annotated[
+        bool | None, typer.Option("--log-json/--log-text", help="Default: JSON unless a terminal.")
+    ] = None,
+) -> None:
+    configure_logging(log_level.upper(), log_json)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for <topic>.jsonl files (kcat -J format).")],
+    days: Annotated[int, typer.Option(min=1, help="Consecutive KST days of traffic.")] = 3,
+    events_per_day: Annotated[int, typer.Option(min=1, help="Weblog events per day.")] = 200_000,
+    malls: Annotated[int, typer.Option(min=1, help="Number of malls.")] = 50,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    start: Annotated[
+        str, typer.Option(help="First KST day, YYYY-MM-DD (default crosses a month end).")
+    ] = "2026-01-30",
+) -> None:
+    """Generate a realistic data set for every topic, producer faults included."""
+    from dataplat.generate import generate as run_generate
+
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--start {start!r} is not a date like 2026-01-30")
+    manifest = run_generate(
+        out,
+        days=days,
+        events_per_day=events_per_day,
+        malls=malls,
+        seed=seed,
+        start=first_day,
+        progress=sys.stderr.isatty(),
+    )
+    console.print(f"wrote {out} ({sum(manifest['records'].values()):,} records)")
+
+
+@app.command()
+def ingest(
+    from_dir: Annotated[
+        Path | None, typer.Option(help="Folder of <topic>.jsonl kcat -J dumps to load.")
+    ] = None,
+) -> None:
+    """Land topic records in the Iceberg raw tables, exactly once (safe to re-run)."""
+    from loader.file_source import CorruptDumpError
+    from loader.service import ingest_files
+
+    if from_dir is None:
+        _fail("say where the records come from: --from-dir DIR")
+    try:
+        ingest_files(get_settings(), from_dir, show_progress=sys.stderr.isatty())
+    except (FileNotFoundError, CorruptDumpError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def transform(
+    full_refresh: Annotated[
+        bool, typer.Option(help="Rebuild incremental models from all raw data.")
+    ] = False,
+    select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. +marts.")] = None,
+) -> None:
+    """Build every dbt model and test (dbt build) for every day in the data, then publish."""
+    from dataplat.transform import TransformError
+    from dataplat.transform import transform as run_transform
+
+    try:
+        published = run_transform(get_settings(), full_refresh=full_refresh, select=select)
+    except TransformError as exc:
+        _fail(str(exc))
+    if published:
+        console.print(f"marts published: {published}")
+
+
+@app.command()
+def docs() -> None:
+    """Generate the dbt docs site (the analysts' map of models and columns)."""
+    from dataplat.settings import DBT_PROJECT_DIR
+    from dataplat.transform import TransformError, refresh_raw_views, run_dbt
+
+    settings = get_settings()
+    try:
+        if settings.engine == "duckdb":
+            refresh_raw_views(settings)
+        run_dbt(settings, ["docs", "generate"])
+    except TransformError as exc:
+        _fail(str(exc))
+    console.print(
+        f"docs: {DBT_PROJECT_DIR / 'target' / 'index.html'} "
+        "(browse with `dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`)"
+    )
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    host, port = host or settings.api_host, port or settings.api_port
+    console.print(f"API on http://{host}:{port} (OpenAPI docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: DATAPLAT_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: DATAPLAT_API_PORT.")] = None,
+) -> None:
+    """Serve the marts over HTTP."""
+    _serve(get_settings(), host, port)
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1)] = 3,
+    events_per_day: Annotated[int, typer.Option(min=1)] = 200_000,
+    malls: Annotated[int, typer.Option(min=1)] = 50,
+    seed: Annotated[int, typer.Option()] = 42,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")
+    ] = True,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Generate → ingest → transform → serve: the whole embedded pipeline in one go."""
+    settings = get_settings()
+    generated = settings.home / "generated"
+    console.rule("1/4 generate")
+    generate(generated, days=days, events_per_day=events_per_day, malls=malls, seed=seed)
+    console.rule("2/4 ingest")
+    ingest(from_dir=generated)
+    console.rule("3/4 transform")
+    transform(full_refresh=False, select=None)
+    if serve_api:
+        console.rule("4/4 serve")
+        _serve(settings, None, port)
+
+
+if __name__ == "__main__":
+    app()

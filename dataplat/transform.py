@@ -1,0 +1,133 @@
+"""`dataplat transform`: raw Iceberg tables → dbt build → a published copy of the marts.
+
+On DuckDB, the raw tables are views over ``iceberg_scan`` of each table's current metadata
+file, pinned when the transform starts, so every model of one run reads the same snapshot.
+The marts are then copied into a new file and the serving link is repointed atomically: the
+API keeps answering from the previous file while dbt writes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import structlog
+from pyiceberg.exceptions import NoSuchTableError
+
+from dataplat.duck import install_iceberg_extension
+from dataplat.settings import DBT_PROJECT_DIR, Settings
+from loader.catalog import open_catalog
+from loader.schemas import RAW_NAMESPACE, RAW_TABLES
+
+log = structlog.get_logger("transform")
+
+KEEP_PUBLISHED = 3
+
+
+class TransformError(RuntimeError):
+    pass
+
+
+def dbt_target(settings: Settings) -> str:
+    return "embedded" if settings.engine == "duckdb" else "platform"
+
+
+def refresh_raw_views(settings: Settings) -> dict[str, str]:
+    """Points ``raw.<table>`` in the build database at each table's current metadata file."""
+    install_iceberg_extension()
+    catalog = open_catalog(settings)
+    locations = {}
+    for name in RAW_TABLES:
+        try:
+            locations[name] = catalog.load_table(f"{RAW_NAMESPACE}.{name}").metadata_location
+        except NoSuchTableError as exc:
+            raise TransformError(
+                f"raw.{name} does not exist in catalog {settings.catalog_uri}: "
+                "run `dataplat ingest` first"
+            ) from exc
+    assert settings.duckdb_path is not None
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute(f"create schema if not exists {RAW_NAMESPACE}")
+        for name, location in locations.items():
+            escaped = location.replace("'", "''")
+            con.execute(
+                f"create or replace view {RAW_NAMESPACE}.{name} as "
+                f"select * from iceberg_scan('{escaped}')"
+            )
+    return locations
+
+
+def run_dbt(settings: Settings, command: list[str]) -> None:
+    """Runs a dbt command on the project with the target of the configured engine."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["DATAPLAT_DUCKDB_PATH"] = str(settings.duckdb_path)
+    args = [
+        *command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        dbt_target(settings),
+        "--log-path",
+        str(settings.home / "logs"),
+    ]
+    result = dbtRunner().invoke(args)
+    if not result.success:
+        detail = f": {result.exception}" if result.exception else ""
+        raise TransformError(
+            f"`dbt {' '.join(command)}` failed{detail}; the failing models and tests are listed "
+            f"above and in {settings.home / 'logs' / 'dbt.log'}"
+        )
+
+
+def publish_marts(settings: Settings) -> Path:
+    """Copies the ``marts`` schema into a new file and repoints the serving link to it."""
+    assert settings.serving_dir is not None
+    settings.serving_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    published = settings.serving_dir / f"marts-{stamp}.duckdb"
+    with duckdb.connect(str(published)) as con:
+        con.execute(f"attach '{settings.duckdb_path}' as build (read_only)")
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_catalog = 'build' and table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
+        if not tables:
+            raise TransformError("the build has no marts schema: did `dbt build` run?")
+        con.execute("create schema marts")
+        for table in tables:
+            con.execute(f'create table marts."{table}" as select * from build.marts."{table}"')
+        con.execute("detach build")
+    temporary_link = settings.serving_dir / f".current-{stamp}"
+    temporary_link.symlink_to(published.name)
+    os.replace(temporary_link, settings.serving_link)  # atomic: readers see old or new
+    for old in sorted(settings.serving_dir.glob("marts-*.duckdb"))[:-KEEP_PUBLISHED]:
+        old.unlink()  # open readers keep their file until they close it
+    log.info("marts published", path=str(published), tables=len(tables))
+    return published
+
+
+def transform(
+    settings: Settings, *, full_refresh: bool = False, select: str | None = None
+) -> Path | None:
+    started = time.perf_counter()
+    if settings.engine == "duckdb":
+        refresh_raw_views(settings)
+    command = ["build"]
+    if full_refresh:
+        command.append("--full-refresh")
+    if select:
+        command += ["--select", select]
+    run_dbt(settings, command)
+    published = publish_marts(settings) if settings.engine == "duckdb" else None
+    log.info("transform finished", seconds=round(time.perf_counter() - started, 1))
+    return published
