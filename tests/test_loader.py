@@ -1,0 +1,167 @@
+"""The loader on real Iceberg tables (SQLite catalog, local files): faults, re-runs, crashes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from dataplat.settings import Settings
+from loader.catalog import open_catalog
+from loader.service import ingest_files
+from tests.kcat import cdc_change, envelope_line, weblog_event, write_dump
+
+WEBLOG = "weblog.events"
+
+
+def scan(settings: Settings, table: str):
+    return open_catalog(settings).load_table(f"raw.{table}").scan().to_arrow()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def faulty_weblog_dump(directory: Path) -> dict[int, str]:
+    """Writes one record per contract fault; returns the expected reason code by offset."""
+    payloads: list[tuple[str | bytes | None, str | None]] = [
+        (weblog_event("e-1", "2026-01-30T13:00:01.123+09:00"), None),
+        (weblog_event("e-1", "2026-01-30T13:00:01.123+09:00"), None),  # producer retry
+        (weblog_event("e-2", "2026-01-30T04:00:01Z", utm_source="mail"), None),  # new field
+        ("{not json", "invalid_json"),
+        (b'{"event_id": "e-3", "url": "/\xff\xfe"}', "invalid_utf8"),
+        (json.dumps({"event_time": "2026-01-30T04:00:01Z", "mall_id": 1}), "missing_field"),
+        (json.dumps({"event_id": "e-4", "mall_id": 1}), "missing_field"),
+        (json.dumps({"event_id": "e-5", "event_time": "2026-01-30T04:00:01Z"}), "missing_field"),
+        (weblog_event("e-6", "2026-02-30T25:61:00+09:00"), "invalid_time"),
+        (weblog_event("e-7", "yesterday"), "invalid_time"),
+        (weblog_event("e-8", "2026-01-30T13:00:01"), "invalid_time"),  # no offset
+        (weblog_event("e-9", "2026-01-30T13:00:01+09:00", mall_id="7"), "invalid_type"),
+        ("[1, 2]", "invalid_json"),
+        (None, "empty_value"),
+    ]
+    write_dump(
+        directory / f"{WEBLOG}.jsonl",
+        [envelope_line(WEBLOG, 0, offset, p, key="v-1") for offset, (p, _) in enumerate(payloads)],
+    )
+    return {offset: reason for offset, (_, reason) in enumerate(payloads) if reason}
+
+
+def test_every_broken_message_is_kept_aside_with_its_reason(settings: Settings, tmp_path: Path):
+    expected = faulty_weblog_dump(tmp_path / "in")
+    stats = ingest_files(settings, tmp_path / "in", show_progress=False)
+
+    rejected = scan(settings, "rejected_messages").sort_by("offset").to_pylist()
+    assert {r["offset"]: r["reason"].split(":")[0] for r in rejected} == expected
+    assert stats.rejected == len(expected)
+    # The exact original bytes are kept, including bytes that are not UTF-8.
+    invalid_utf8 = next(r for r in rejected if r["offset"] == 4)
+    assert invalid_utf8["value"] == b'{"event_id": "e-3", "url": "/\xff\xfe"}'
+    assert next(r for r in rejected if r["offset"] == 13)["value"] is None
+
+    events = scan(settings, "weblog_events").sort_by("_kafka_offset").to_pylist()
+    assert [e["event_id"] for e in events] == ["e-1", "e-1", "e-2"]  # raw keeps every delivery
+    # KST and UTC offsets both normalise to the same UTC instant.
+    assert events[0]["event_time"].isoformat() == "2026-01-30T04:00:01.123000+00:00"
+    assert events[2]["event_time"].isoformat() == "2026-01-30T04:00:01+00:00"
+    assert json.loads(events[2]["payload"])["utm_source"] == "mail"  # added fields are kept
+    assert events[0]["_kafka_key"] == "v-1"
+
+
+def test_cdc_changes_tombstones_and_redeliveries(settings: Settings, tmp_path: Path):
+    row = {"id": 5, "mall_id": 1, "status": "pending", "total_amount": 30000}
+    lines = [
+        envelope_line("shop.orders", 0, 0, cdc_change("c", None, row, 10, "orders"), '{"id": 5}'),
+        envelope_line("shop.orders", 0, 1, cdc_change("c", None, row, 10, "orders"), '{"id": 5}'),
+        envelope_line("shop.orders", 0, 2, cdc_change("d", row, None, 11, "orders"), '{"id": 5}'),
+        envelope_line("shop.orders", 0, 3, None, '{"id": 5}'),  # tombstone
+        envelope_line("shop.orders", 0, 4, "garbage", '{"id": 6}'),
+        envelope_line("shop.orders", 0, 5, cdc_change("x", None, row, 12, "orders"), '{"id": 5}'),
+    ]
+    write_dump(tmp_path / "in" / "shop.orders.jsonl", lines)
+    stats = ingest_files(settings, tmp_path / "in", show_progress=False)
+
+    changes = scan(settings, "shop_orders").sort_by("_kafka_offset").to_pylist()
+    assert [(c["id"], c["op"], c["source_pos"]) for c in changes] == [
+        (5, "c", 10),
+        (5, "c", 10),
+        (5, "d", 11),
+    ]
+    assert json.loads(changes[0]["after"]) == row
+    assert changes[2]["after"] is None and json.loads(changes[2]["before"]) == row
+    assert stats.tombstones == 1
+    reasons = {r["offset"]: r["reason"] for r in scan(settings, "rejected_messages").to_pylist()}
+    assert reasons[4].startswith("invalid_json")
+    assert reasons[5].startswith("invalid_op")
+
+
+def test_rerun_on_the_same_files_loads_nothing_twice(settings: Settings, tmp_path: Path):
+    faulty_weblog_dump(tmp_path / "in")
+    first = ingest_files(settings, tmp_path / "in", show_progress=False)
+    second = ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert first.rows == {"rejected_messages": 11, "weblog_events": 3}
+    assert second.rows == {}
+    assert second.skipped_already_loaded == second.records == first.records
+    assert scan(settings, "weblog_events").num_rows == 3
+    assert scan(settings, "rejected_messages").num_rows == 11
+
+
+def test_crash_between_the_two_commits_of_a_batch(settings: Settings, tmp_path: Path):
+    """rejected_messages committed, weblog_events not: the restart completes without duplicates."""
+    faulty_weblog_dump(tmp_path / "in")
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_before_weblog(table: str) -> None:
+        if table == "weblog_events":
+            raise Crash
+
+    with pytest.raises(Crash):
+        ingest_files(
+            settings, tmp_path / "in", show_progress=False, before_commit=crash_before_weblog
+        )
+    assert scan(settings, "rejected_messages").num_rows == 11
+    assert scan(settings, "weblog_events").num_rows == 0
+
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert scan(settings, "rejected_messages").num_rows == 11
+    assert scan(settings, "weblog_events").num_rows == 3
+
+
+def test_watermarks_resume_after_appended_records(settings: Settings, tmp_path: Path):
+    """A dump that grew since the last run: only the new tail is loaded."""
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    lines = [
+        envelope_line(WEBLOG, p, o, weblog_event(f"e-{p}-{o}", "2026-01-30T04:00:01Z"))
+        for o in range(5)
+        for p in range(2)
+    ]
+    write_dump(path, lines[:6])
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    write_dump(path, lines)
+    stats = ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert stats.rows == {"weblog_events": 4}
+    events = scan(settings, "weblog_events")
+    assert events.num_rows == 10
+    assert sorted(pc.unique(events["event_id"]).to_pylist()) == sorted(
+        f"e-{p}-{o}" for o in range(5) for p in range(2)
+    )
+
+
+def test_weblog_files_are_partitioned_by_utc_day_of_event_time(settings: Settings, tmp_path: Path):
+    times = ["2026-01-30T23:59:59+09:00", "2026-01-31T00:00:00+09:00", "2026-01-31T15:00:00Z"]
+    write_dump(
+        tmp_path / "in" / f"{WEBLOG}.jsonl",
+        [envelope_line(WEBLOG, 0, i, weblog_event(f"e-{i}", t)) for i, t in enumerate(times)],
+    )
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert [f.name for f in table.spec().fields] == ["event_time_day"]
+    files = table.inspect.files().to_pylist()
+    days = sorted((f["partition"]["event_time_day"], f["record_count"]) for f in files)
+    # 23:59:59 KST and 00:00 KST are both 2026-01-30 in UTC; 15:00Z is the 31st.
+    assert [(str(day), count) for day, count in days] == [("2026-01-30", 2), ("2026-01-31", 1)]
