@@ -1,0 +1,45 @@
+# One command sets up and runs the main job (`make demo`), one runs the tests (`make test`).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .cache/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: setup demo test lint format bench clean
+
+# uv lives in its own small venv so `uv sync` never removes it from the project's.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/dataplat demo
+
+# pytest's exit 5 (no tests collected) is a failure here, never a silent pass.
+test: setup
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+BENCH_DAY_EVENTS ?= 80000000
+bench: setup
+	$(VENV)/bin/python -m bench.loader_throughput
+	$(VENV)/bin/python -m bench.transform_day --events-per-day $(BENCH_DAY_EVENTS)
+
+clean:
+	rm -rf data .pytest_cache dbt_project/target dbt_project/logs
