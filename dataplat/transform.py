@@ -92,21 +92,22 @@ def publish_marts(settings: Settings) -> Path:
     settings.serving_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     published = settings.serving_dir / f"marts-{stamp}.duckdb"
-    with duckdb.connect(str(published)) as con:
-        con.execute(f"attach '{settings.duckdb_path}' as build (read_only)")
+    # Through the build file's own connection: dbt-duckdb may still hold it in this process.
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute(f"attach '{published}' as serving")
         tables = [
             row[0]
             for row in con.execute(
                 "select table_name from information_schema.tables "
-                "where table_catalog = 'build' and table_schema = 'marts' order by 1"
+                "where table_catalog = current_database() and table_schema = 'marts' order by 1"
             ).fetchall()
         ]
         if not tables:
             raise TransformError("the build has no marts schema: did `dbt build` run?")
-        con.execute("create schema marts")
+        con.execute("create schema serving.marts")
         for table in tables:
-            con.execute(f'create table marts."{table}" as select * from build.marts."{table}"')
-        con.execute("detach build")
+            con.execute(f'create table serving.marts."{table}" as select * from marts."{table}"')
+        con.execute("detach serving")
     temporary_link = settings.serving_dir / f".current-{stamp}"
     temporary_link.symlink_to(published.name)
     os.replace(temporary_link, settings.serving_link)  # atomic: readers see old or new

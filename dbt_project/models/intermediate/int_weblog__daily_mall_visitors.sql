@@ -1,0 +1,34 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_kst',
+    )
+}}
+{#- Who visited which mall on which KST day: the set monthly distinct counts are taken over,
+    far smaller than the events themselves. -#}
+
+with
+
+{% if is_incremental() %}
+{{ rebuild_days_ctes() }}
+{% endif %}
+
+events as (
+    select *
+    from {{ ref('stg_weblog__events') }}
+    where visitor_id is not null
+    {% if is_incremental() %}
+        and date_kst in (select date_kst from rebuild_days)
+    {% endif %}
+)
+
+select
+    date_kst,
+    month_kst,
+    mall_id,
+    visitor_id,
+    count(*) as hits,
+    max(_ingested_at) as _ingested_at
+from events
+group by date_kst, month_kst, mall_id, visitor_id

@@ -1,0 +1,2 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='date_kst') }}
+{{ visitor_figures('date_kst', per_mall=true) }}

@@ -1,0 +1,66 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_kst',
+    )
+}}
+{#- One row per hit: retries of the same event_id collapsed, times in Asia/Seoul buckets.
+    A retried event carries the same content, hence the same day: rebuilding whole days
+    deduplicates completely. -#}
+
+with
+
+{% if is_incremental() %}
+changed_days as (
+    select distinct cast({{ to_kst('event_time') }} as date) as date_kst
+    from {{ source('raw', 'weblog_events') }}
+    where {{ ingested_since_last_run() }}
+),
+{% endif %}
+
+deliveries as (
+    select *
+    from {{ source('raw', 'weblog_events') }}
+    {% if is_incremental() %}
+    -- the range lets the engine prune day partitions; the list keeps whole KST days
+    where event_time >= (select {{ kst_date_start_utc('min(date_kst)') }} from changed_days)
+        and cast({{ to_kst('event_time') }} as date) in (select date_kst from changed_days)
+    {% endif %}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by _kafka_timestamp, _kafka_topic, _kafka_partition, _kafka_offset
+        ) as delivery_number,
+        max(_ingested_at) over (partition by event_id) as last_ingested_at
+    from deliveries
+),
+
+first_deliveries as (
+    select *, {{ to_kst('event_time') }} as event_at_kst
+    from ranked
+    where delivery_number = 1
+)
+
+select
+    event_id,
+    event_at_kst,
+    {{ dbt.date_trunc('hour', 'event_at_kst') }} as hour_kst,
+    cast(event_at_kst as date) as date_kst,
+    cast({{ dbt.date_trunc('month', 'event_at_kst') }} as date) as month_kst,
+    mall_id,
+    visitor_id,
+    member_id,
+    event_type,
+    channel,
+    url,
+    referrer,
+    product_id,
+    order_id,
+    user_agent,
+    last_ingested_at as _ingested_at
+from first_deliveries
