@@ -1,0 +1,75 @@
+"""The FastAPI application: routers per domain, errors that say how to fix them."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.engine import EngineUnavailable, QueryEngine, create_engine
+from api.routers import health, visitors
+from dataplat.settings import Settings, get_settings
+
+log = structlog.get_logger("api")
+
+DESCRIPTION = """
+Statistics of the commerce platform's malls, computed by the dbt marts from every event kept
+in Iceberg. Buckets are Asia/Seoul calendar hours, days and months. Definitions:
+`shared/contracts/metrics.md`.
+"""
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if p != "query")
+        given = error.get("input")
+        hint = {
+            "date_from_datetime_parsing": "use a date like 2026-01-30",
+            "date_parsing": "use a date like 2026-01-30",
+            "string_pattern_mismatch": "use a month like 2026-01",
+            "int_parsing": "use a whole number",
+            "missing": "this parameter is required",
+        }.get(error["type"], error["msg"])
+        parts.append(f"{where}: {hint}" + (f" (got {given!r})" if given is not None else ""))
+    return "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None, engine: QueryEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="dataplat API",
+        version="0.1.0",
+        description=DESCRIPTION,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or create_engine(settings)
+    app.include_router(health.router)
+    app.include_router(visitors.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
+
+    @app.exception_handler(EngineUnavailable)
+    async def engine_down(_: Request, exc: EngineUnavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            query=str(request.url.query),
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    return app

@@ -1,0 +1,193 @@
+"""Visitor statistics: per hour, day and month, per mall or platform-wide, and daily top lists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.coverage import data_coverage, require_known_mall
+from api.deps import EngineDep, SettingsDep
+from api.schemas.common import ERROR_RESPONSES
+from api.schemas.visitors import (
+    DailyItem,
+    DailyResponse,
+    HourlyItem,
+    HourlyResponse,
+    MonthlyItem,
+    MonthlyResponse,
+    TopMall,
+    TopMallsResponse,
+    TopPage,
+    TopPagesResponse,
+    TopProduct,
+    TopProductsResponse,
+)
+
+router = APIRouter(prefix="/analytics/visitors", tags=["visitors"], responses=ERROR_RESPONSES)
+
+KST = timezone(timedelta(hours=9), "Asia/Seoul")
+METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
+ZERO = dict.fromkeys(METRICS, 0)
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+MallId = Annotated[
+    int | None,
+    Query(ge=1, description="A mall; omit for platform-wide figures (all malls).", examples=[7]),
+]
+RequiredMallId = Annotated[int, Query(ge=1, description="The mall.", examples=[7])]
+Day = Annotated[date, Query(description="KST calendar day, YYYY-MM-DD.", examples=["2026-01-30"])]
+Month = Annotated[
+    str, Query(pattern=MONTH_PATTERN, description="KST month, YYYY-MM.", examples=["2026-01"])
+]
+
+
+def _scope(mall_id: int | None) -> tuple[str, str, list[Any]]:
+    """(scope, SQL filter, parameters) of a per-mall or platform-wide query."""
+    if mall_id is None:
+        return "platform", "", []
+    return "mall", " and mall_id = ?", [mall_id]
+
+
+def _figures(row: dict[str, Any]) -> dict[str, int]:
+    return {name: int(row[name]) for name in METRICS}
+
+
+def _month_start(text: str) -> date:
+    return date(int(text[:4]), int(text[5:7]), 1)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+@router.get("/hourly", summary="Visitor statistics per KST hour of one day")
+def hourly(engine: EngineDep, date: Day, mall_id: MallId = None) -> HourlyResponse:
+    coverage = data_coverage(engine)
+    coverage.require(date)
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    scope, where, params = _scope(mall_id)
+    table = "marts.mall_visitors_hourly" if mall_id else "marts.platform_visitors_hourly"
+    rows = engine.fetch_all(
+        f"select hour_kst, {', '.join(METRICS)} from {table} where date_kst = ?{where}",
+        [date, *params],
+    )
+    by_hour = {row["hour_kst"].hour: _figures(row) for row in rows}
+    start = datetime(date.year, date.month, date.day, tzinfo=KST)
+    items = [HourlyItem(hour=start + timedelta(hours=h), **by_hour.get(h, ZERO)) for h in range(24)]
+    return HourlyResponse(scope=scope, mall_id=mall_id, date=date, items=items)
+
+
+@router.get("/daily", summary="Visitor statistics per KST day over a range")
+def daily(
+    engine: EngineDep,
+    settings: SettingsDep,
+    start: Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive).")],
+    end: Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")],
+    mall_id: MallId = None,
+) -> DailyResponse:
+    if start > end:
+        raise HTTPException(400, f"start ({start}) must not be after end ({end})")
+    days = (end - start).days + 1
+    if days > settings.max_daily_range_days:
+        raise HTTPException(
+            400, f"the range has {days} days; at most {settings.max_daily_range_days} are allowed"
+        )
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    coverage = data_coverage(engine)
+    scope, where, params = _scope(mall_id)
+    table = "marts.mall_visitors_daily" if mall_id else "marts.platform_visitors_daily"
+    rows = engine.fetch_all(
+        f"select date_kst, {', '.join(METRICS)} from {table} where date_kst between ? and ?{where}",
+        [start, end, *params],
+    )
+    by_day = {row["date_kst"]: _figures(row) for row in rows}
+    first, last = max(start, coverage.first), min(end, coverage.last)
+    items = [
+        DailyItem(date=first + timedelta(days=i), **by_day.get(first + timedelta(days=i), ZERO))
+        for i in range((last - first).days + 1)
+    ]
+    return DailyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
+
+
+@router.get("/monthly", summary="Visitor statistics per KST month over a range")
+def monthly(
+    engine: EngineDep,
+    settings: SettingsDep,
+    start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
+    end: Annotated[str, Query(pattern=MONTH_PATTERN, description="Last month, YYYY-MM.")],
+    mall_id: MallId = None,
+) -> MonthlyResponse:
+    first, last = _month_start(start), _month_start(end)
+    if first > last:
+        raise HTTPException(400, f"start ({start}) must not be after end ({end})")
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    if months > settings.max_monthly_range_months:
+        raise HTTPException(
+            400,
+            f"the range has {months} months; at most {settings.max_monthly_range_months} "
+            "are allowed",
+        )
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    coverage = data_coverage(engine)
+    scope, where, params = _scope(mall_id)
+    table = "marts.mall_visitors_monthly" if mall_id else "marts.platform_visitors_monthly"
+    rows = engine.fetch_all(
+        f"select month_kst, {', '.join(METRICS)} from {table} "
+        f"where month_kst between ? and ?{where}",
+        [first, last, *params],
+    )
+    by_month = {row["month_kst"]: _figures(row) for row in rows}
+    month, covered_last = max(first, coverage.first.replace(day=1)), min(last, coverage.last)
+    items = []
+    while month <= covered_last:
+        items.append(MonthlyItem(month=month.strftime("%Y-%m"), **by_month.get(month, ZERO)))
+        month = _next_month(month)
+    return MonthlyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
+
+
+@router.get("/top-malls", summary="The malls with most visitors on a KST day")
+def top_malls(engine: EngineDep, date: Day) -> TopMallsResponse:
+    data_coverage(engine).require(date)
+    rows = engine.fetch_all(
+        "select top_rank, mall_id, visitors from marts.top_malls_daily "
+        "where date_kst = ? order by top_rank",
+        [date],
+    )
+    items = [
+        TopMall(rank=r["top_rank"], mall_id=r["mall_id"], visitors=r["visitors"]) for r in rows
+    ]
+    return TopMallsResponse(date=date, items=items)
+
+
+@router.get("/top-pages", summary="A mall's URLs with most page views on a KST day")
+def top_pages(engine: EngineDep, date: Day, mall_id: RequiredMallId) -> TopPagesResponse:
+    data_coverage(engine).require(date)
+    require_known_mall(engine, mall_id)
+    rows = engine.fetch_all(
+        "select top_rank, url, page_views from marts.top_pages_daily "
+        "where date_kst = ? and mall_id = ? order by top_rank",
+        [date, mall_id],
+    )
+    items = [TopPage(rank=r["top_rank"], url=r["url"], page_views=r["page_views"]) for r in rows]
+    return TopPagesResponse(date=date, mall_id=mall_id, items=items)
+
+
+@router.get("/top-products", summary="A mall's most viewed products on a KST day")
+def top_products(engine: EngineDep, date: Day, mall_id: RequiredMallId) -> TopProductsResponse:
+    data_coverage(engine).require(date)
+    require_known_mall(engine, mall_id)
+    rows = engine.fetch_all(
+        "select top_rank, product_id, product_views from marts.top_products_daily "
+        "where date_kst = ? and mall_id = ? order by top_rank",
+        [date, mall_id],
+    )
+    items = [
+        TopProduct(rank=r["top_rank"], product_id=r["product_id"], product_views=r["product_views"])
+        for r in rows
+    ]
+    return TopProductsResponse(date=date, mall_id=mall_id, items=items)
