@@ -1,0 +1,172 @@
+"""End to end, embedded: dumps → loader → Iceberg → dbt on DuckDB → API over real HTTP.
+
+Every number the API returns is compared with ``tests.reference``, an independent
+calculation of metrics.md from the dump files. Data arrives in two parts, so the second,
+incremental transform must fold late events into days it had already built.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from dataplat.settings import Settings
+from tests.conftest import DATAPLAT, run_cli
+from tests.reference import VisitorStats, load_events, visitor_stats
+
+METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
+pytestmark = pytest.mark.slow
+
+
+def split_dumps(source: Path, first_half: Path) -> None:
+    """The first half of every topic's records: what the loader saw before the rest arrived."""
+    first_half.mkdir(parents=True)
+    for path in source.glob("*.jsonl"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        (first_half / path.name).write_bytes(b"".join(lines[: len(lines) // 2]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    env = {"DATAPLAT_HOME": str(root / "home")}
+    split_dumps(small_dataset, root / "first_half")
+    run_cli("ingest", "--from-dir", str(root / "first_half"), env=env)
+    run_cli("transform", env=env)
+    run_cli("ingest", "--from-dir", str(small_dataset), env=env)
+    run_cli("transform", env=env)
+    return root / "home"
+
+
+@pytest.fixture(scope="module")
+def api(home: Path):
+    port = free_port()
+    server = subprocess.Popen(
+        [*DATAPLAT, "serve", "--port", str(port)],
+        env={**os.environ, "DATAPLAT_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/readiness").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "the API process exited"
+            assert time.monotonic() < deadline, "the API did not become ready in 60 s"
+            time.sleep(0.3)
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def reference(small_dataset: Path) -> VisitorStats:
+    return visitor_stats(load_events(small_dataset))
+
+
+def figures(item: dict) -> dict[str, int]:
+    return {name: item[name] for name in METRICS}
+
+
+def get_ok(api: httpx.Client, path: str, **params) -> dict:
+    response = api.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_daily_platform_and_every_mall(api: httpx.Client, reference: VisitorStats):
+    days = reference.days()
+    start, end = days[0].isoformat(), days[-1].isoformat()
+    for mall in [None, *reference.malls()]:
+        params = {"start": start, "end": end} | ({"mall_id": mall} if mall else {})
+        body = get_ok(api, "/analytics/visitors/daily", **params)
+        served = {item["date"]: figures(item) for item in body["items"]}
+        expected = {d.isoformat(): reference.figures("day", mall, d) for d in days}
+        assert served == expected, f"mall {mall}"
+
+
+def test_hourly_platform_and_every_mall(api: httpx.Client, reference: VisitorStats):
+    for day in reference.days():
+        for mall in [None, *reference.malls()]:
+            params = {"date": day.isoformat()} | ({"mall_id": mall} if mall else {})
+            body = get_ok(api, "/analytics/visitors/hourly", **params)
+            assert len(body["items"]) == 24
+            for item in body["items"]:
+                hour = item["hour"]
+                assert hour.endswith("+09:00")
+                start = date.fromisoformat(hour[:10])
+                bucket = reference.figures("hour", mall, _hour_key(start, int(hour[11:13])))
+                assert figures(item) == bucket, f"mall {mall} hour {hour}"
+
+
+def _hour_key(day: date, hour: int):
+
+    return datetime(day.year, day.month, day.day, hour)
+
+
+def test_monthly_is_distinct_over_the_month(api: httpx.Client, reference: VisitorStats):
+    months = sorted({date(d.year, d.month, 1) for d in reference.days()})
+    assert len(months) == 2, "the data set should cross a month end"
+    for mall in [None, *reference.malls()]:
+        params = {"start": months[0].strftime("%Y-%m"), "end": months[-1].strftime("%Y-%m")}
+        body = get_ok(
+            api, "/analytics/visitors/monthly", **params | ({"mall_id": mall} if mall else {})
+        )
+        served = {item["month"]: figures(item) for item in body["items"]}
+        assert served == {m.strftime("%Y-%m"): reference.figures("month", mall, m) for m in months}
+
+
+def test_top_lists(api: httpx.Client, reference: VisitorStats):
+    for day in reference.days():
+        body = get_ok(api, "/analytics/visitors/top-malls", date=day.isoformat())
+        served = [(i["mall_id"], i["visitors"]) for i in body["items"]]
+        assert served == reference.top_malls(day)
+        assert [i["rank"] for i in body["items"]] == list(range(1, len(served) + 1))
+        for mall in reference.malls():
+            pages = get_ok(api, "/analytics/visitors/top-pages", date=day.isoformat(), mall_id=mall)
+            assert [(i["url"], i["page_views"]) for i in pages["items"]] == reference.top_pages.get(
+                (day, mall), []
+            )
+            products = get_ok(
+                api, "/analytics/visitors/top-products", date=day.isoformat(), mall_id=mall
+            )
+            assert [
+                (i["product_id"], i["product_views"]) for i in products["items"]
+            ] == reference.top_products.get((day, mall), [])
+
+
+def _marts(home: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()]  # fmt: skip
+        return {
+            t: sorted(con.execute(f"select * from marts.{t}").fetchall(), key=repr) for t in tables
+        }
+
+
+def test_full_refresh_gives_the_same_marts_as_the_incremental_runs(home: Path):
+    incremental = _marts(home)
+    run_cli("transform", "--full-refresh", env={"DATAPLAT_HOME": str(home)})
+    assert _marts(home) == incremental
