@@ -1,0 +1,149 @@
+"""The generator: kcat envelopes, determinism, and every producer fault of topics.md, counted."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from dataplat.generate import TOPICS, generate
+
+
+def read_records(directory: Path, topic: str) -> list[dict]:
+    lines = (directory / f"{topic}.jsonl").read_bytes().splitlines()
+    return [json.loads(line.decode("utf-8", "surrogateescape")) for line in lines]
+
+
+def parsed(payload: str | None) -> dict | None:
+    """The JSON object of a valid payload; None for tombstones and broken messages."""
+    try:
+        doc = json.loads(payload.encode("utf-8")) if payload is not None else None
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("gen") / "topics"
+    manifest = generate(out, days=2, events_per_day=30_000, malls=10, seed=3, progress=False)
+    return out, manifest
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path, generated):
+    out, _ = generated
+    again = tmp_path / "again"
+    generate(again, days=2, events_per_day=30_000, malls=10, seed=3, progress=False)
+    for topic in TOPICS:
+        assert (again / f"{topic}.jsonl").read_bytes() == (out / f"{topic}.jsonl").read_bytes()
+    other = tmp_path / "other"
+    generate(other, days=2, events_per_day=30_000, malls=10, seed=4, progress=False)
+    assert (other / "weblog.events.jsonl").read_bytes() != (
+        out / "weblog.events.jsonl"
+    ).read_bytes()
+
+
+def test_every_line_is_a_kcat_envelope_with_contiguous_offsets(generated):
+    out, manifest = generated
+    for topic in TOPICS:
+        records = read_records(out, topic)
+        assert len(records) == manifest["records"][topic]
+        offsets = defaultdict(list)
+        for record in records:
+            assert set(record) == {
+                "topic",
+                "partition",
+                "offset",
+                "tstype",
+                "ts",
+                "broker",
+                "key",
+                "payload",
+            }
+            assert record["topic"] == topic and record["tstype"] == "create"
+            offsets[record["partition"]].append(record["offset"])
+        assert sorted(offsets) == list(range(manifest["partitions"][topic]))
+        for partition_offsets in offsets.values():
+            assert partition_offsets == list(range(len(partition_offsets)))
+
+
+def test_weblog_faults_are_present_and_counted_exactly(generated):
+    out, manifest = generated
+    payloads = Counter()
+    kinds = Counter()
+    offsets = Counter()
+    late = 0
+    for record in read_records(out, "weblog.events"):
+        payload = record["payload"]
+        try:
+            payload.encode("utf-8")
+        except UnicodeEncodeError:
+            kinds["invalid_utf8"] += 1
+            continue
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            kinds["invalid_json"] += 1
+            continue
+        for field in ("event_id", "event_time", "mall_id"):
+            if field not in event:
+                kinds[f"missing_{field}"] += 1
+                break
+        else:
+            try:
+                at = datetime.fromisoformat(event["event_time"])
+            except ValueError:
+                kinds["invalid_time"] += 1
+                continue
+            payloads[payload] += 1
+            offsets["Z" if event["event_time"].endswith("Z") else "+09:00"] += 1
+            if record["ts"] - at.timestamp() * 1000 > 3_600_000:
+                late += 1
+            offsets["new_fields"] += "utm_source" in event
+    assert kinds == Counter(manifest["weblog_broken"])
+    assert set(kinds) == {"invalid_json", "invalid_utf8", "missing_event_id",
+                          "missing_event_time", "missing_mall_id", "invalid_time"}  # fmt: skip
+    assert len(payloads) == manifest["weblog_valid_events"]
+    assert sum(payloads.values()) - len(payloads) == manifest["weblog_duplicates"] > 0
+    assert late >= manifest["weblog_late"] > 0
+    # Duplicated deliveries count their offset once per copy.
+    assert offsets["Z"] > 0 and offsets["+09:00"] > 0
+    assert offsets["new_fields"] > 0
+
+
+def test_cdc_envelopes_tombstones_redeliveries_and_orders_behind_purchases(generated):
+    out, manifest = generated
+    tombstones = redelivered = broken = 0
+    for topic in TOPICS[1:]:
+        seen = Counter()
+        last_delete_key = {}
+        for record in read_records(out, topic):
+            if record["payload"] is None:
+                tombstones += 1
+                assert last_delete_key.get(record["partition"]) == record["key"]
+                continue
+            try:
+                change = json.loads(record["payload"])
+            except ValueError:
+                broken += 1
+                continue
+            assert change["op"] in {"c", "u", "d", "r"}
+            assert {"file", "pos", "row"} <= set(change["source"])
+            key = (record["key"], change["source"]["file"], change["source"]["pos"])
+            redelivered += seen[key]
+            seen[key] += 1
+            if change["op"] == "d":
+                assert change["after"] is None and change["before"] is not None
+                last_delete_key[record["partition"]] = record["key"]
+    assert tombstones == manifest["cdc_tombstones"] > 0
+    assert redelivered == manifest["cdc_redelivered"] > 0
+    assert broken == manifest["cdc_broken"]
+
+    changes = [parsed(r["payload"]) for r in read_records(out, "shop.orders")]
+    orders = {c["after"]["id"] for c in changes if c and c["after"]}
+    events = [parsed(r["payload"]) for r in read_records(out, "weblog.events")]
+    purchased = {e["order_id"] for e in events if e and e.get("event_type") == "purchase"}
+    assert purchased and purchased <= orders
