@@ -69,7 +69,8 @@ SEARCH_TERMS = ("padding", "coat", "sneakers", "tumbler", "kimchi", "vitamin", "
 
 
 def _ip(rng: random.Random) -> str:
-    return ".".join(str(rng.randint(1, 254)) for _ in range(4))
+    bits = rng.getrandbits(32)
+    return f"{bits >> 24 | 1}.{bits >> 16 & 255}.{bits >> 8 & 255}.{bits & 255 | 1}"
 
 
 def _iso(ms: int, gateway: bool, digits: int) -> str:
@@ -84,13 +85,9 @@ def _iso(ms: int, gateway: bool, digits: int) -> str:
     return text + ("Z" if gateway else "+09:00")
 
 
-@dataclass(order=True)
-class _Pending:
-    arrival_ms: int
-    seq: int
-    topic: str = field(compare=False)
-    key: str | None = field(compare=False)
-    payload: str | bytes | None = field(compare=False)
+# A record waiting for its arrival time: (arrival_ms, seq, topic, key, payload). A plain
+# tuple, because the heap compares millions of them; seq keeps equal arrivals in order.
+_Pending = tuple[int, int, str, str | None, str | bytes | None]
 
 
 class _Writer:
@@ -103,29 +100,30 @@ class _Writer:
         self.records: Counter[str] = Counter()
 
     def write(self, item: _Pending) -> None:
-        partitions = PARTITIONS.get(item.topic, CDC_PARTITIONS)
-        key_bytes = (item.key or "").encode()
+        arrival_ms, _, topic, key, payload = item
+        partitions = PARTITIONS.get(topic, CDC_PARTITIONS)
+        key_bytes = (key or "").encode()
         partition = zlib.crc32(key_bytes) % partitions
-        offset = self.offsets.get((item.topic, partition), 0)
-        self.offsets[(item.topic, partition)] = offset + 1
+        offset = self.offsets.get((topic, partition), 0)
+        self.offsets[(topic, partition)] = offset + 1
         envelope = {
-            "topic": item.topic,
+            "topic": topic,
             "partition": partition,
             "offset": offset,
             "tstype": "create",
-            "ts": item.arrival_ms,
+            "ts": arrival_ms,
             "broker": 1,
-            "key": item.key,
-            "payload": item.payload,
+            "key": key,
+            "payload": payload,
         }
-        if isinstance(item.payload, bytes):
+        if isinstance(payload, bytes):
             # kcat writes message bytes that are not UTF-8 into the line as they are.
-            envelope["payload"] = item.payload.decode("utf-8", "surrogateescape")
+            envelope["payload"] = payload.decode("utf-8", "surrogateescape")
             line = json.dumps(envelope, ensure_ascii=False).encode("utf-8", "surrogateescape")
         else:
             line = orjson.dumps(envelope)
-        self.files[item.topic].write(line + b"\n")
-        self.records[item.topic] += 1
+        self.files[topic].write(line + b"\n")
+        self.records[topic] += 1
 
     def close(self) -> None:
         for handle in self.files.values():
@@ -201,11 +199,11 @@ class Generator:
 
     def _push(self, arrival_ms: int, topic: str, key: str | None, payload) -> None:
         self.seq += 1
-        heapq.heappush(self.heap, _Pending(arrival_ms, self.seq, topic, key, payload))
+        heapq.heappush(self.heap, (arrival_ms, self.seq, topic, key, payload))
 
     def _drain(self, until_ms: int | None) -> None:
         heap, write = self.heap, self.writer.write
-        while heap and (until_ms is None or heap[0].arrival_ms < until_ms):
+        while heap and (until_ms is None or heap[0][0] < until_ms):
             write(heapq.heappop(heap))
 
     def change(self, table: str, op: str, row_id: int, after: dict | None, at_ms: int) -> None:
