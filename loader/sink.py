@@ -75,6 +75,8 @@ class IcebergSink:
         self._stats = BatchStats()
         self._duck = duckdb.connect()
         self._duck.execute("set TimeZone = 'UTC'")
+        # Iceberg's Arrow schema uses large_string: export it directly instead of copying later.
+        self._duck.execute("set arrow_large_buffer_size = true")
         # Test seam: called with the table name just before each commit.
         self._before_commit = before_commit
 
