@@ -53,16 +53,25 @@ def test_sigkill_at_random_points_neither_loses_nor_duplicates(small_dataset: Pa
     rng = random.Random(20261124)
     partial_states = []
     for _ in range(6):
+        # Kill a random moment after a random commit: before, between or inside commits.
+        commits_before_kill = rng.randint(1, 3)
         process = subprocess.Popen(
-            [*DATAPLAT, "ingest", "--from-dir", str(small_dataset)],
+            [*DATAPLAT, "--log-json", "ingest", "--from-dir", str(small_dataset)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        time.sleep(rng.uniform(1.5, 5.0))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+        commits = 0
+        for line in process.stderr:
+            commits += '"batch committed"' in line
+            if commits == commits_before_kill:
+                time.sleep(rng.uniform(0.0, 0.4))
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait()
+        process.stderr.close()
+        if process.returncode == -signal.SIGKILL:
             partial_states.append(len(landed_coordinates(settings)[0]))
 
     run_cli("ingest", "--from-dir", str(small_dataset), env={"DATAPLAT_HOME": str(home)})
