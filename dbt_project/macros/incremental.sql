@@ -32,20 +32,9 @@
     ),
 {%- endmacro %}
 
-{#- Latest change per primary key of a CDC change table; rows whose latest change is a delete
-    are gone. The source position orders changes globally; the Kafka offset only breaks ties
-    between redeliveries of the same change, which are identical. -#}
-{% macro cdc_current_state(source_table) -%}
-    select *
-    from (
-        select
-            *,
-            row_number() over (
-                partition by id
-                order by source_file desc, source_pos desc, source_row desc,
-                    _kafka_partition desc, _kafka_offset desc
-            ) as recency
-        from {{ source('raw', source_table) }}
-    ) as ranked
-    where recency = 1 and op <> 'd'
+{#- Current rows of one shop table: its latest changes, deleted rows left out. -#}
+{% macro cdc_current_state(table_name) -%}
+    select id, after
+    from {{ ref('base_shop__latest_changes') }}
+    where table_name = '{{ table_name }}' and op <> 'd'
 {%- endmacro %}

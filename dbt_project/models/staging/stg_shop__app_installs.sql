@@ -1,5 +1,5 @@
 with current_rows as (
-    {{ cdc_current_state('shop_app_installs') }}
+    {{ cdc_current_state('app_installs') }}
 )
 
 select

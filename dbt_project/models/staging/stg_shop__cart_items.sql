@@ -1,5 +1,5 @@
 with current_rows as (
-    {{ cdc_current_state('shop_cart_items') }}
+    {{ cdc_current_state('cart_items') }}
 )
 
 select

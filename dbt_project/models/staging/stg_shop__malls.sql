@@ -1,5 +1,5 @@
 with current_rows as (
-    {{ cdc_current_state('shop_malls') }}
+    {{ cdc_current_state('malls') }}
 )
 
 select

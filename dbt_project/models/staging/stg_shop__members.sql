@@ -1,6 +1,6 @@
 {#- email is personal data: it is not selected, so nothing downstream can expose it. -#}
 with current_rows as (
-    {{ cdc_current_state('shop_members') }}
+    {{ cdc_current_state('members') }}
 )
 
 select

@@ -1,5 +1,5 @@
 with current_rows as (
-    {{ cdc_current_state('shop_orders') }}
+    {{ cdc_current_state('orders') }}
 )
 
 select

@@ -1,5 +1,5 @@
 with current_rows as (
-    {{ cdc_current_state('shop_products') }}
+    {{ cdc_current_state('products') }}
 )
 
 select

@@ -1,0 +1,1 @@
+{{ funnel_figures(per_mall=false) }}

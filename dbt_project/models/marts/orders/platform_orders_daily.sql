@@ -1,0 +1,1 @@
+{{ order_figures('day', per_mall=false) }}

@@ -1,0 +1,1 @@
+{{ order_figures('month', per_mall=false) }}
