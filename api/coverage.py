@@ -31,6 +31,11 @@ def data_coverage(engine: QueryEngine) -> Coverage:
     return Coverage(row["first"], row["last"])
 
 
+def require_as_of_day(engine: QueryEngine, as_of: date) -> None:
+    """As-of marts are built for every KST day with traffic."""
+    data_coverage(engine).require(as_of, name="as_of")
+
+
 def require_known_mall(engine: QueryEngine, mall_id: int) -> None:
     rows = engine.fetch_all(
         "select 1 as known from marts.dim_malls where mall_id = ? "

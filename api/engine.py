@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import duckdb
@@ -19,6 +19,12 @@ class EngineUnavailable(RuntimeError):
 class QueryEngine(Protocol):
     def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts; ``?`` placeholders are bound positionally to ``params``."""
+        ...
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> tuple[list[str], Iterator[list[tuple]]]:
+        """Column names and an iterator of row batches, for results too big to hold at once."""
         ...
 
     def ping(self) -> None:
@@ -66,6 +72,27 @@ class DuckDBServingEngine:
             ) from exc
         finally:
             cursor.close()
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> tuple[list[str], Iterator[list[tuple]]]:
+        cursor = self._current().cursor()
+        try:
+            result = cursor.execute(sql, list(params))
+        except duckdb.CatalogException as exc:
+            cursor.close()
+            raise EngineUnavailable(
+                f"the published marts lack a table ({exc}); run `dataplat transform`"
+            ) from exc
+
+        def batches() -> Iterator[list[tuple]]:
+            try:
+                while rows := result.fetchmany(batch_size):
+                    yield rows
+            finally:
+                cursor.close()
+
+        return [d[0] for d in result.description], batches()
 
     def ping(self) -> None:
         self.fetch_all("select count(*) as n from marts.platform_visitors_daily")

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.engine import EngineUnavailable, QueryEngine, create_engine
-from api.routers import health, visitors
+from api.routers import crm, health, orders, platform, visitors
 from dataplat.settings import Settings, get_settings
 
 log = structlog.get_logger("api")
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, engine: QueryEngine | None = No
     app.state.settings = settings
     app.state.engine = engine or create_engine(settings)
     app.include_router(health.router)
-    app.include_router(visitors.router)
+    for router in (visitors.router, orders.router, crm.router, platform.router):
+        app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameters(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api.coverage import data_coverage, require_known_mall
 from api.deps import EngineDep, SettingsDep
+from api.ranges import MONTH_PATTERN, checked_days, checked_months
 from api.schemas.common import ERROR_RESPONSES
 from api.schemas.visitors import (
     DailyItem,
@@ -30,7 +31,6 @@ router = APIRouter(prefix="/analytics/visitors", tags=["visitors"], responses=ER
 KST = timezone(timedelta(hours=9), "Asia/Seoul")
 METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
 ZERO = dict.fromkeys(METRICS, 0)
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 MallId = Annotated[
     int | None,
@@ -52,14 +52,6 @@ def _scope(mall_id: int | None) -> tuple[str, str, list[Any]]:
 
 def _figures(row: dict[str, Any]) -> dict[str, int]:
     return {name: int(row[name]) for name in METRICS}
-
-
-def _month_start(text: str) -> date:
-    return date(int(text[:4]), int(text[5:7]), 1)
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 @router.get("/hourly", summary="Visitor statistics per KST hour of one day")
@@ -88,16 +80,9 @@ def daily(
     end: Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")],
     mall_id: MallId = None,
 ) -> DailyResponse:
-    if start > end:
-        raise HTTPException(400, f"start ({start}) must not be after end ({end})")
-    days = (end - start).days + 1
-    if days > settings.max_daily_range_days:
-        raise HTTPException(
-            400, f"the range has {days} days; at most {settings.max_daily_range_days} are allowed"
-        )
     if mall_id is not None:
         require_known_mall(engine, mall_id)
-    coverage = data_coverage(engine)
+    days = checked_days(start, end, settings, data_coverage(engine))
     scope, where, params = _scope(mall_id)
     table = "marts.mall_visitors_daily" if mall_id else "marts.platform_visitors_daily"
     rows = engine.fetch_all(
@@ -105,11 +90,7 @@ def daily(
         [start, end, *params],
     )
     by_day = {row["date_kst"]: _figures(row) for row in rows}
-    first, last = max(start, coverage.first), min(end, coverage.last)
-    items = [
-        DailyItem(date=first + timedelta(days=i), **by_day.get(first + timedelta(days=i), ZERO))
-        for i in range((last - first).days + 1)
-    ]
+    items = [DailyItem(date=day, **by_day.get(day, ZERO)) for day in days]
     return DailyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
 
 
@@ -121,32 +102,20 @@ def monthly(
     end: Annotated[str, Query(pattern=MONTH_PATTERN, description="Last month, YYYY-MM.")],
     mall_id: MallId = None,
 ) -> MonthlyResponse:
-    first, last = _month_start(start), _month_start(end)
-    if first > last:
-        raise HTTPException(400, f"start ({start}) must not be after end ({end})")
-    months = (last.year - first.year) * 12 + last.month - first.month + 1
-    if months > settings.max_monthly_range_months:
-        raise HTTPException(
-            400,
-            f"the range has {months} months; at most {settings.max_monthly_range_months} "
-            "are allowed",
-        )
     if mall_id is not None:
         require_known_mall(engine, mall_id)
-    coverage = data_coverage(engine)
+    months = checked_months(start, end, settings, data_coverage(engine))
     scope, where, params = _scope(mall_id)
     table = "marts.mall_visitors_monthly" if mall_id else "marts.platform_visitors_monthly"
     rows = engine.fetch_all(
         f"select month_kst, {', '.join(METRICS)} from {table} "
         f"where month_kst between ? and ?{where}",
-        [first, last, *params],
+        [months[0] if months else start + "-01", months[-1] if months else end + "-01", *params],
     )
     by_month = {row["month_kst"]: _figures(row) for row in rows}
-    month, covered_last = max(first, coverage.first.replace(day=1)), min(last, coverage.last)
-    items = []
-    while month <= covered_last:
-        items.append(MonthlyItem(month=month.strftime("%Y-%m"), **by_month.get(month, ZERO)))
-        month = _next_month(month)
+    items = [
+        MonthlyItem(month=month.strftime("%Y-%m"), **by_month.get(month, ZERO)) for month in months
+    ]
     return MonthlyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
 
 

@@ -1,0 +1,138 @@
+"""Customer segments as of a day, per mall: paged JSON or a whole-segment CSV/XLSX download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.coverage import require_as_of_day, require_known_mall
+from api.deps import EngineDep
+from api.exports import csv_download, xlsx_download
+from api.ranges import months_before
+from api.schemas.common import ERROR_RESPONSES
+from api.schemas.crm import AbandonedCartPage, RecentHighValuePage, UnusedCouponsPage
+
+KST = timezone(timedelta(hours=9), "Asia/Seoul")
+router = APIRouter(prefix="/crm/segments", tags=["crm"], responses=ERROR_RESPONSES)
+
+MAX_MONTHS = 24  # how far back marts.crm_member_value_daily reaches (member_value_max_months)
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+@dataclass(frozen=True)
+class Segment:
+    table: str
+    columns: tuple[str, ...]  # output name = column, or "name:column"
+    page_model: type
+
+
+SEGMENTS = {
+    "recent-high-value": Segment(
+        "marts.crm_member_value_daily",
+        ("member_id", "mall_id", "joined_at:joined_at_kst", "paid_total", "paid_orders"),
+        RecentHighValuePage,
+    ),
+    "abandoned-cart": Segment(
+        "marts.segment_abandoned_cart",
+        (
+            "member_id",
+            "mall_id",
+            "cart_items_added",
+            "first_added_at:first_added_at_kst",
+            "last_added_at:last_added_at_kst",
+        ),
+        AbandonedCartPage,
+    ),
+    "unused-coupons": Segment(
+        "marts.segment_unused_coupons",
+        ("member_id", "mall_id", "unused_coupons"),
+        UnusedCouponsPage,
+    ),
+}
+
+
+def _select_list(segment: Segment) -> str:
+    parts = []
+    for column in segment.columns:
+        name, _, source = column.partition(":")
+        parts.append(f"{source} as {name}" if source else name)
+    return ", ".join(parts)
+
+
+def _filters(
+    name: str, mall_id: int, as_of: date, months: int, min_amount: int
+) -> tuple[str, list[Any], dict[str, int]]:
+    where, params = "as_of_date = ? and mall_id = ?", [as_of, mall_id]
+    if name != "recent-high-value":
+        return where, params, {}
+    end_of_day = datetime(as_of.year, as_of.month, as_of.day) + timedelta(days=1)
+    where += " and joined_at_kst >= ? and paid_total >= ?"
+    params += [months_before(end_of_day, months), min_amount]
+    return where, params, {"months": months, "min_amount": min_amount}
+
+
+@router.get(
+    "/{segment}",
+    summary="Members of a customer segment as of a day",
+    description=(
+        "recent-high-value, abandoned-cart or unused-coupons (metrics.md), for one mall as of "
+        "the end of a KST day. `format=csv` or `format=xlsx` downloads the whole segment."
+    ),
+    response_model=RecentHighValuePage | AbandonedCartPage | UnusedCouponsPage,
+)
+def segment_members(
+    engine: EngineDep,
+    segment: Annotated[
+        str, Path(description="recent-high-value, abandoned-cart or unused-coupons")
+    ],
+    mall_id: Annotated[int, Query(ge=1, description="The mall.")],
+    as_of: Annotated[date, Query(description="KST day D; the segment as of the end of D.")],
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000, description="Members per page.")] = 100,
+    months: Annotated[
+        int, Query(ge=1, le=MAX_MONTHS, description="recent-high-value: joined within months.")
+    ] = 6,
+    min_amount: Annotated[
+        int, Query(ge=0, description="recent-high-value: paid at least this many KRW.")
+    ] = 30_000,
+    format: Annotated[
+        Format, Query(description="json (paged), csv or xlsx (whole).")
+    ] = Format.json,
+):
+    if segment not in SEGMENTS:
+        raise HTTPException(
+            404, f"unknown segment {segment!r}; known segments: {', '.join(SEGMENTS)}"
+        )
+    spec = SEGMENTS[segment]
+    require_as_of_day(engine, as_of)
+    require_known_mall(engine, mall_id)
+    where, params, parameters = _filters(segment, mall_id, as_of, months, min_amount)
+    query = f"select {_select_list(spec)} from {spec.table} where {where} order by member_id"
+    if format is not Format.json:
+        columns, batches = engine.stream(query, params)
+        filename = f"{segment}_mall{mall_id}_{as_of}"
+        download = csv_download if format is Format.csv else xlsx_download
+        return download(columns, batches, filename)
+    total = engine.fetch_all(f"select count(*) as n from {spec.table} where {where}", params)[0]
+    items = engine.fetch_all(
+        f"{query} limit ? offset ?", [*params, page_size, (page - 1) * page_size]
+    )
+    return spec.page_model(
+        segment=segment,
+        mall_id=mall_id,
+        as_of=as_of,
+        parameters=parameters,
+        page=page,
+        page_size=page_size,
+        total=total["n"],
+        items=items,
+    )

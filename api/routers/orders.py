@@ -1,0 +1,127 @@
+"""Order statistics per KST day and month, and the weblog purchase funnel."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.coverage import Coverage, data_coverage, require_known_mall
+from api.deps import EngineDep, SettingsDep
+from api.engine import QueryEngine
+from api.ranges import MONTH_PATTERN, checked_days, checked_months
+from api.schemas.common import ERROR_RESPONSES
+from api.schemas.orders import (
+    DailyOrders,
+    DailyOrdersResponse,
+    FunnelDay,
+    FunnelResponse,
+    MonthlyOrders,
+    MonthlyOrdersResponse,
+)
+
+router = APIRouter(prefix="/analytics/orders", tags=["orders"], responses=ERROR_RESPONSES)
+
+ORDER_METRICS = ("orders_paid", "revenue", "aov", "orders_cancelled")
+NO_ORDERS = {"orders_paid": 0, "revenue": 0, "aov": None, "orders_cancelled": 0}
+FUNNEL_COLUMNS = (
+    "sessions", "product_view_sessions", "add_to_cart_sessions", "checkout_sessions",
+    "purchase_sessions", "product_view_to_purchase", "add_to_cart_to_purchase",
+    "checkout_to_purchase",
+)  # fmt: skip
+NO_SESSIONS = dict.fromkeys(FUNNEL_COLUMNS, 0) | {
+    "product_view_to_purchase": None,
+    "add_to_cart_to_purchase": None,
+    "checkout_to_purchase": None,
+}
+MallId = Annotated[int | None, Query(ge=1, description="A mall; omit for all malls together.")]
+Start = Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive).")]
+End = Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")]
+
+
+def _orders_coverage(engine: QueryEngine) -> Coverage:
+    """Orders reach back before the traffic (order history); the data ends with the traffic."""
+    traffic = data_coverage(engine)
+    first = engine.fetch_all("select min(date_kst) as first from marts.platform_orders_daily")[0]
+    return Coverage(min(first["first"] or traffic.first, traffic.first), traffic.last)
+
+
+def _table_and_filter(kind: str, grain: str, mall_id: int | None) -> tuple[str, str, list[Any]]:
+    if mall_id is None:
+        return f"marts.platform_{kind}_{grain}", "", []
+    return f"marts.mall_{kind}_{grain}", " and mall_id = ?", [mall_id]
+
+
+@router.get("/daily", summary="Orders paid, revenue, AOV and cancellations per KST day")
+def daily(
+    engine: EngineDep, settings: SettingsDep, start: Start, end: End, mall_id: MallId = None
+) -> DailyOrdersResponse:
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    days = checked_days(start, end, settings, _orders_coverage(engine))
+    table, where, params = _table_and_filter("orders", "daily", mall_id)
+    rows = engine.fetch_all(
+        f"select date_kst, {', '.join(ORDER_METRICS)} from {table} "
+        f"where date_kst between ? and ?{where}",
+        [start, end, *params],
+    )
+    by_day = {row.pop("date_kst"): row for row in rows}
+    return DailyOrdersResponse(
+        scope="mall" if mall_id else "platform",
+        mall_id=mall_id,
+        start=start,
+        end=end,
+        items=[DailyOrders(date=day, **by_day.get(day, NO_ORDERS)) for day in days],
+    )
+
+
+@router.get("/monthly", summary="Orders paid, revenue, AOV and cancellations per KST month")
+def monthly(
+    engine: EngineDep,
+    settings: SettingsDep,
+    start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
+    end: Annotated[str, Query(pattern=MONTH_PATTERN, description="Last month, YYYY-MM.")],
+    mall_id: MallId = None,
+) -> MonthlyOrdersResponse:
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    months = checked_months(start, end, settings, _orders_coverage(engine))
+    items = []
+    if months:
+        table, where, params = _table_and_filter("orders", "monthly", mall_id)
+        rows = engine.fetch_all(
+            f"select month_kst, {', '.join(ORDER_METRICS)} from {table} "
+            f"where month_kst between ? and ?{where}",
+            [months[0], months[-1], *params],
+        )
+        by_month = {row.pop("month_kst"): row for row in rows}
+        items = [
+            MonthlyOrders(month=m.strftime("%Y-%m"), **by_month.get(m, NO_ORDERS)) for m in months
+        ]
+    return MonthlyOrdersResponse(
+        scope="mall" if mall_id else "platform", mall_id=mall_id, start=start, end=end, items=items
+    )
+
+
+@router.get("/funnel", summary="Sessions reaching each funnel step per KST day")
+def funnel(
+    engine: EngineDep, settings: SettingsDep, start: Start, end: End, mall_id: MallId = None
+) -> FunnelResponse:
+    if mall_id is not None:
+        require_known_mall(engine, mall_id)
+    days = checked_days(start, end, settings, data_coverage(engine))
+    table, where, params = _table_and_filter("funnel", "daily", mall_id)
+    rows = engine.fetch_all(
+        f"select date_kst, {', '.join(FUNNEL_COLUMNS)} from {table} "
+        f"where date_kst between ? and ?{where}",
+        [start, end, *params],
+    )
+    by_day = {row.pop("date_kst"): row for row in rows}
+    return FunnelResponse(
+        scope="mall" if mall_id else "platform",
+        mall_id=mall_id,
+        start=start,
+        end=end,
+        items=[FunnelDay(date=day, **by_day.get(day, NO_SESSIONS)) for day in days],
+    )
