@@ -123,9 +123,14 @@ def segment_members(
         download = csv_download if format is Format.csv else xlsx_download
         return download(columns, batches, filename)
     total = engine.fetch_all(f"select count(*) as n from {spec.table} where {where}", params)[0]
-    items = engine.fetch_all(
+    rows = engine.fetch_all(
         f"{query} limit ? offset ?", [*params, page_size, (page - 1) * page_size]
     )
+    # The marts hold KST wall-clock times; JSON says so with the offset.
+    items = [
+        {k: v.replace(tzinfo=KST) if isinstance(v, datetime) else v for k, v in row.items()}
+        for row in rows
+    ]
     return spec.page_model(
         segment=segment,
         mall_id=mall_id,
