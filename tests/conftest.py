@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 DATAPLAT = [sys.executable, "-m", "dataplat.cli"]
@@ -31,3 +34,59 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--malls", "12", "--seed", "7", "--start", "2026-01-31",
     )  # fmt: skip
     return out
+
+
+def split_dumps(source: Path, first_half: Path) -> None:
+    """The first half of every topic's records: what the loader saw before the rest arrived."""
+    first_half.mkdir(parents=True)
+    for path in source.glob("*.jsonl"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        (first_half / path.name).write_bytes(b"".join(lines[: len(lines) // 2]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pipeline_home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded pipeline run on small_dataset in two parts (late data for built days)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    env = {"DATAPLAT_HOME": str(root / "home")}
+    split_dumps(small_dataset, root / "first_half")
+    run_cli("ingest", "--from-dir", str(root / "first_half"), env=env)
+    run_cli("transform", env=env)
+    run_cli("ingest", "--from-dir", str(small_dataset), env=env)
+    run_cli("transform", env=env)
+    return root / "home"
+
+
+@pytest.fixture(scope="session")
+def pipeline_api(pipeline_home: Path):
+    """`dataplat serve` on the pipeline's marts, over real HTTP."""
+    port = free_port()
+    server = subprocess.Popen(
+        [*DATAPLAT, "serve", "--port", str(port)],
+        env={**os.environ, "DATAPLAT_HOME": str(pipeline_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/readiness").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "the API process exited"
+            assert time.monotonic() < deadline, "the API did not become ready in 60 s"
+            time.sleep(0.3)
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        client.close()

@@ -7,10 +7,6 @@ incremental transform must fold late events into days it had already built.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -19,65 +15,21 @@ import httpx
 import pytest
 
 from dataplat.settings import Settings
-from tests.conftest import DATAPLAT, run_cli
+from tests.conftest import run_cli
 from tests.reference import VisitorStats, load_events, visitor_stats
 
 METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
 pytestmark = pytest.mark.slow
 
 
-def split_dumps(source: Path, first_half: Path) -> None:
-    """The first half of every topic's records: what the loader saw before the rest arrived."""
-    first_half.mkdir(parents=True)
-    for path in source.glob("*.jsonl"):
-        lines = path.read_bytes().splitlines(keepends=True)
-        (first_half / path.name).write_bytes(b"".join(lines[: len(lines) // 2]))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def home(pipeline_home: Path) -> Path:
+    return pipeline_home
 
 
 @pytest.fixture(scope="module")
-def home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    env = {"DATAPLAT_HOME": str(root / "home")}
-    split_dumps(small_dataset, root / "first_half")
-    run_cli("ingest", "--from-dir", str(root / "first_half"), env=env)
-    run_cli("transform", env=env)
-    run_cli("ingest", "--from-dir", str(small_dataset), env=env)
-    run_cli("transform", env=env)
-    return root / "home"
-
-
-@pytest.fixture(scope="module")
-def api(home: Path):
-    port = free_port()
-    server = subprocess.Popen(
-        [*DATAPLAT, "serve", "--port", str(port)],
-        env={**os.environ, "DATAPLAT_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/readiness").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, "the API process exited"
-            assert time.monotonic() < deadline, "the API did not become ready in 60 s"
-            time.sleep(0.3)
-        yield client
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        client.close()
+def api(pipeline_api: httpx.Client) -> httpx.Client:
+    return pipeline_api
 
 
 @pytest.fixture(scope="module")
