@@ -155,3 +155,26 @@ def test_app_installs_and_mall_ranking(pipeline_api, shop: ShopReference, days, 
             served = {i["mall_id"]: {k: i[k] for k in ranking[i["mall_id"]]} for i in body["items"]}
             assert served == ranking, (day, by)
             assert [i["rank"] for i in body["items"]] == sorted(i["rank"] for i in body["items"])
+
+
+def test_no_mart_carries_personal_data(pipeline_home: Path, small_dataset: Path):
+    """No column named email or ip in any published mart, and no value holding an address."""
+    import duckdb
+
+    from dataplat.settings import Settings
+
+    with duckdb.connect(str(Settings(home=pipeline_home).serving_link), read_only=True) as con:
+        columns = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts'"
+        ).fetchall()
+        assert len({t for t, _, _ in columns}) >= 20
+        assert not [c for _, c, _ in columns if c.lower() in ("email", "ip", "ip_address")]
+        for table, column, data_type in columns:
+            if data_type == "VARCHAR":
+                leaked = con.execute(
+                    f'select count(*) from marts."{table}" '
+                    f"where \"{column}\" like '%@example.com%' "
+                    f"or regexp_matches(\"{column}\", '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$')"
+                ).fetchone()[0]
+                assert leaked == 0, (table, column)
