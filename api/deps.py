@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.audit import AuditLog
 from api.engine import QueryEngine
 from dataplat.settings import Settings
 
@@ -18,5 +19,10 @@ def get_engine(request: Request) -> QueryEngine:
     return request.app.state.engine
 
 
+def get_audit(request: Request) -> AuditLog:
+    return request.app.state.audit
+
+
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[QueryEngine, Depends(get_engine)]

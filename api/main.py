@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.audit import AuditLog
+from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
+from api.keys import KeyStore
 from api.routers import crm, health, orders, platform, visitors
 from dataplat.settings import Settings, get_settings
 
@@ -19,6 +23,11 @@ DESCRIPTION = """
 Statistics of the commerce platform's malls, computed by the dbt marts from every event kept
 in Iceberg. Buckets are Asia/Seoul calendar hours, days and months. Definitions:
 `shared/contracts/metrics.md`.
+
+Every data endpoint needs `Authorization: Bearer <API key>` (`dataplat keys create`). Scopes:
+`platform:read` (all malls and platform-wide figures), `mall:<id>:read` (one mall's
+statistics), `crm:<id>:read` (one mall's customer segments and exports). Each key is rate
+limited; a 429 says when to retry.
 """
 
 
@@ -40,13 +49,23 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(settings: Settings | None = None, engine: QueryEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.audit.close()  # write the last audit rows before the process ends
+
     app = FastAPI(
         title="dataplat API",
         version="0.1.0",
         description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or create_engine(settings)
+    app.state.key_store = KeyStore(settings.auth_db_uri)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.audit = AuditLog(settings)
     app.include_router(health.router)
     for router in (visitors.router, orders.router, crm.router, platform.router):
         app.include_router(router)

@@ -18,7 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
+keys_app = typer.Typer(help="API keys: create, list, revoke (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
@@ -122,6 +124,49 @@ def docs() -> None:
     )
 
 
+def _key_store():
+    from api.keys import KeyStore
+
+    return KeyStore(get_settings().auth_db_uri)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="platform:read, mall:<id>:read or crm:<id>:read; repeat for more."),
+    ],
+) -> None:
+    """Create a key; its token is printed once (stdout) and only its hash is kept."""
+    from api.keys import InvalidScope
+
+    try:
+        key, token = _key_store().create(name, scope)
+    except InvalidScope as exc:
+        _fail(str(exc))
+    console.print(f"key {key.key_id} ({name}): {' '.join(sorted(key.scopes))}")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key with its scopes and state (never the token)."""
+    for key in _key_store().list():
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        print(f"{key.key_id}\t{key.name}\t{state}\t{' '.join(sorted(key.scopes))}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id from `keys list`.")],
+) -> None:
+    """Revoke a key: its token stops working at once."""
+    if not _key_store().revoke(key_id):
+        _fail(f"no active key {key_id!r}; see `dataplat keys list`")
+    console.print(f"key {key_id} revoked")
+
+
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -161,6 +206,15 @@ def demo(
     ingest(from_dir=generated)
     console.rule("3/4 transform")
     transform(full_refresh=False, select=None)
+    _, token = _key_store().create(
+        "demo", ["platform:read", *(f"crm:{mall}:read" for mall in range(1, malls + 1))]
+    )
+    console.print(f"demo API key (platform:read and crm of every mall): [bold]{token}[/]")
+    console.print(
+        f"try: curl -H 'Authorization: Bearer {token}' "
+        f"'http://{settings.api_host}:{port or settings.api_port}/analytics/visitors/daily"
+        "?start=2026-01-30&end=2026-02-01'"
+    )
     if serve_api:
         console.rule("4/4 serve")
         _serve(settings, None, port)

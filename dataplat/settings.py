@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     batch_records: int = 500_000
 
     # API
+    auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
+    rate_limit_per_minute: int = 600  # per API key
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_daily_range_days: int = 366
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
             self.warehouse = (self.home / "warehouse").as_uri()
         if self.duckdb_path is None:
             self.duckdb_path = self.home / "duckdb" / "build.duckdb"
+        if self.auth_db_uri is None:
+            self.auth_db_uri = f"sqlite:///{self.home / 'auth.db'}"
         if self.serving_dir is None:
             self.serving_dir = self.home / "serving"
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -9,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from api.auth import PrincipalDep
 from api.coverage import require_as_of_day, require_known_mall
-from api.deps import EngineDep
+from api.deps import AuditDep, EngineDep
 from api.exports import csv_download, xlsx_download
 from api.ranges import months_before
-from api.schemas.common import ERROR_RESPONSES
+from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.crm import AbandonedCartPage, RecentHighValuePage, UnusedCouponsPage
 
 KST = timezone(timedelta(hours=9), "Asia/Seoul")
@@ -91,23 +93,26 @@ def _filters(
 )
 def segment_members(
     engine: EngineDep,
+    principal: PrincipalDep,
+    audit: AuditDep,
     segment: Annotated[
         str, Path(description="recent-high-value, abandoned-cart or unused-coupons")
     ],
-    mall_id: Annotated[int, Query(ge=1, description="The mall.")],
+    mall_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The mall.")],
     as_of: Annotated[date, Query(description="KST day D; the segment as of the end of D.")],
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000, description="Members per page.")] = 100,
     months: Annotated[
         int, Query(ge=1, le=MAX_MONTHS, description="recent-high-value: joined within months.")
     ] = 6,
     min_amount: Annotated[
-        int, Query(ge=0, description="recent-high-value: paid at least this many KRW.")
+        int, Query(ge=0, le=MAX_ID, description="recent-high-value: paid at least this many KRW.")
     ] = 30_000,
     format: Annotated[
         Format, Query(description="json (paged), csv or xlsx (whole).")
     ] = Format.json,
 ):
+    principal.require_crm(mall_id)
     if segment not in SEGMENTS:
         raise HTTPException(
             404, f"unknown segment {segment!r}; known segments: {', '.join(SEGMENTS)}"
@@ -117,11 +122,25 @@ def segment_members(
     require_known_mall(engine, mall_id)
     where, params, parameters = _filters(segment, mall_id, as_of, months, min_amount)
     query = f"select {_select_list(spec)} from {spec.table} where {where} order by member_id"
+    audited = {
+        "key_id": principal.key.key_id, "key_name": principal.key.name, "segment": segment,
+        "mall_id": mall_id, "as_of": as_of, "format": format.value, "parameters": parameters,
+    }  # fmt: skip
     if format is not Format.json:
         columns, batches = engine.stream(query, params)
+
+        def counted() -> Iterator[list[tuple]]:
+            rows = 0
+            try:
+                for batch in batches:
+                    rows += len(batch)
+                    yield batch
+            finally:  # recorded once the download ends, with what was actually sent
+                audit.record(**audited, page=None, rows=rows)
+
         filename = f"{segment}_mall{mall_id}_{as_of}"
         download = csv_download if format is Format.csv else xlsx_download
-        return download(columns, batches, filename)
+        return download(columns, counted(), filename)
     total = engine.fetch_all(f"select count(*) as n from {spec.table} where {where}", params)[0]
     rows = engine.fetch_all(
         f"{query} limit ? offset ?", [*params, page_size, (page - 1) * page_size]
@@ -131,6 +150,7 @@ def segment_members(
         {k: v.replace(tzinfo=KST) if isinstance(v, datetime) else v for k, v in row.items()}
         for row in rows
     ]
+    audit.record(**audited, page=page, rows=len(items))
     return spec.page_model(
         segment=segment,
         mall_id=mall_id,

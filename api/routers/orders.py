@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.auth import PrincipalDep
 from api.coverage import Coverage, data_coverage, require_known_mall
 from api.deps import EngineDep, SettingsDep
 from api.engine import QueryEngine
 from api.ranges import MONTH_PATTERN, checked_days, checked_months
-from api.schemas.common import ERROR_RESPONSES
+from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.orders import (
     DailyOrders,
     DailyOrdersResponse,
@@ -35,7 +36,9 @@ NO_SESSIONS = dict.fromkeys(FUNNEL_COLUMNS, 0) | {
     "add_to_cart_to_purchase": None,
     "checkout_to_purchase": None,
 }
-MallId = Annotated[int | None, Query(ge=1, description="A mall; omit for all malls together.")]
+MallId = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="A mall; omit for all malls together.")
+]
 Start = Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive).")]
 End = Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")]
 
@@ -55,8 +58,14 @@ def _table_and_filter(kind: str, grain: str, mall_id: int | None) -> tuple[str, 
 
 @router.get("/daily", summary="Orders paid, revenue, AOV and cancellations per KST day")
 def daily(
-    engine: EngineDep, settings: SettingsDep, start: Start, end: End, mall_id: MallId = None
+    engine: EngineDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: Start,
+    end: End,
+    mall_id: MallId = None,
 ) -> DailyOrdersResponse:
+    principal.require_mall(mall_id)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, _orders_coverage(engine))
@@ -79,11 +88,13 @@ def daily(
 @router.get("/monthly", summary="Orders paid, revenue, AOV and cancellations per KST month")
 def monthly(
     engine: EngineDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
     end: Annotated[str, Query(pattern=MONTH_PATTERN, description="Last month, YYYY-MM.")],
     mall_id: MallId = None,
 ) -> MonthlyOrdersResponse:
+    principal.require_mall(mall_id)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     months = checked_months(start, end, settings, _orders_coverage(engine))
@@ -106,8 +117,14 @@ def monthly(
 
 @router.get("/funnel", summary="Sessions reaching each funnel step per KST day")
 def funnel(
-    engine: EngineDep, settings: SettingsDep, start: Start, end: End, mall_id: MallId = None
+    engine: EngineDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: Start,
+    end: End,
+    mall_id: MallId = None,
 ) -> FunnelResponse:
+    principal.require_mall(mall_id)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, data_coverage(engine))

@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import PrincipalDep
 from api.coverage import require_as_of_day, require_known_mall
 from api.deps import EngineDep
-from api.schemas.common import ERROR_RESPONSES
+from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.platform import (
     AppInstallsResponse,
     MallInstalls,
@@ -34,9 +35,13 @@ class RankBy(StrEnum):
 @router.get("/app-installs", summary="App installs as of a day, per platform and per mall")
 def app_installs(
     engine: EngineDep,
+    principal: PrincipalDep,
     as_of: AsOf,
-    mall_id: Annotated[int | None, Query(ge=1, description="A mall; omit for all.")] = None,
+    mall_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="A mall; omit for all.")
+    ] = None,
 ) -> AppInstallsResponse:
+    principal.require_mall(mall_id)
     require_as_of_day(engine, as_of)
     where, params = "as_of_date = ?", [as_of]
     if mall_id is not None:
@@ -68,10 +73,12 @@ def app_installs(
 @router.get("/mall-ranking", summary="Active malls ranked by size as of a day")
 def mall_ranking(
     engine: EngineDep,
+    principal: PrincipalDep,
     as_of: AsOf,
     by: Annotated[RankBy, Query(description="The figure to rank by.")] = RankBy.revenue,
     limit: Annotated[int, Query(ge=1, le=10_000, description="How many malls.")] = 100,
 ) -> MallRankingResponse:
+    principal.require_platform()
     require_as_of_day(engine, as_of)
     # `by` is an enum member: the column name comes from an allow-list, never from the request.
     rows = engine.fetch_all(

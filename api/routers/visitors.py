@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.auth import PrincipalDep
 from api.coverage import data_coverage, require_known_mall
 from api.deps import EngineDep, SettingsDep
 from api.ranges import MONTH_PATTERN, checked_days, checked_months
-from api.schemas.common import ERROR_RESPONSES
+from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.visitors import (
     DailyItem,
     DailyResponse,
@@ -34,9 +35,14 @@ ZERO = dict.fromkeys(METRICS, 0)
 
 MallId = Annotated[
     int | None,
-    Query(ge=1, description="A mall; omit for platform-wide figures (all malls).", examples=[7]),
+    Query(
+        ge=1,
+        le=MAX_ID,
+        description="A mall; omit for platform-wide figures (all malls).",
+        examples=[7],
+    ),
 ]
-RequiredMallId = Annotated[int, Query(ge=1, description="The mall.", examples=[7])]
+RequiredMallId = Annotated[int, Query(ge=1, le=MAX_ID, description="The mall.", examples=[7])]
 Day = Annotated[date, Query(description="KST calendar day, YYYY-MM-DD.", examples=["2026-01-30"])]
 Month = Annotated[
     str, Query(pattern=MONTH_PATTERN, description="KST month, YYYY-MM.", examples=["2026-01"])
@@ -55,7 +61,10 @@ def _figures(row: dict[str, Any]) -> dict[str, int]:
 
 
 @router.get("/hourly", summary="Visitor statistics per KST hour of one day")
-def hourly(engine: EngineDep, date: Day, mall_id: MallId = None) -> HourlyResponse:
+def hourly(
+    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: MallId = None
+) -> HourlyResponse:
+    principal.require_mall(mall_id)
     coverage = data_coverage(engine)
     coverage.require(date)
     if mall_id is not None:
@@ -75,11 +84,13 @@ def hourly(engine: EngineDep, date: Day, mall_id: MallId = None) -> HourlyRespon
 @router.get("/daily", summary="Visitor statistics per KST day over a range")
 def daily(
     engine: EngineDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive).")],
     end: Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")],
     mall_id: MallId = None,
 ) -> DailyResponse:
+    principal.require_mall(mall_id)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, data_coverage(engine))
@@ -97,11 +108,13 @@ def daily(
 @router.get("/monthly", summary="Visitor statistics per KST month over a range")
 def monthly(
     engine: EngineDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
     end: Annotated[str, Query(pattern=MONTH_PATTERN, description="Last month, YYYY-MM.")],
     mall_id: MallId = None,
 ) -> MonthlyResponse:
+    principal.require_mall(mall_id)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     months = checked_months(start, end, settings, data_coverage(engine))
@@ -120,7 +133,8 @@ def monthly(
 
 
 @router.get("/top-malls", summary="The malls with most visitors on a KST day")
-def top_malls(engine: EngineDep, date: Day) -> TopMallsResponse:
+def top_malls(engine: EngineDep, principal: PrincipalDep, date: Day) -> TopMallsResponse:
+    principal.require_platform()
     data_coverage(engine).require(date)
     rows = engine.fetch_all(
         "select top_rank, mall_id, visitors from marts.top_malls_daily "
@@ -134,7 +148,10 @@ def top_malls(engine: EngineDep, date: Day) -> TopMallsResponse:
 
 
 @router.get("/top-pages", summary="A mall's URLs with most page views on a KST day")
-def top_pages(engine: EngineDep, date: Day, mall_id: RequiredMallId) -> TopPagesResponse:
+def top_pages(
+    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+) -> TopPagesResponse:
+    principal.require_mall(mall_id)
     data_coverage(engine).require(date)
     require_known_mall(engine, mall_id)
     rows = engine.fetch_all(
@@ -147,7 +164,10 @@ def top_pages(engine: EngineDep, date: Day, mall_id: RequiredMallId) -> TopPages
 
 
 @router.get("/top-products", summary="A mall's most viewed products on a KST day")
-def top_products(engine: EngineDep, date: Day, mall_id: RequiredMallId) -> TopProductsResponse:
+def top_products(
+    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+) -> TopProductsResponse:
+    principal.require_mall(mall_id)
     data_coverage(engine).require(date)
     require_known_mall(engine, mall_id)
     rows = engine.fetch_all(
