@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from api.coverage import Coverage
 from dataplat.settings import Settings
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"  # year 0000 has no calendar
 
 
 def checked_days(start: date, end: date, settings: Settings, coverage: Coverage) -> list[date]:
