@@ -63,17 +63,34 @@ def pipeline_home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory)
     return root / "home"
 
 
+def create_key(home: Path, *scopes: str) -> str:
+    """A real API key, made with `dataplat keys create`; returns its token."""
+    args = ["keys", "create", "--name", "tests"]
+    for scope in scopes:
+        args += ["--scope", scope]
+    return run_cli(*args, env={"DATAPLAT_HOME": str(home)}).stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def pipeline_api(pipeline_home: Path):
-    """`dataplat serve` on the pipeline's marts, over real HTTP."""
+    """`dataplat serve` on the pipeline's marts, over real HTTP, with a key reading all."""
+    token = create_key(pipeline_home, "platform:read", *(f"crm:{m}:read" for m in range(1, 51)))
     port = free_port()
     server = subprocess.Popen(
         [*DATAPLAT, "serve", "--port", str(port)],
-        env={**os.environ, "DATAPLAT_HOME": str(pipeline_home)},
+        env={
+            **os.environ,
+            "DATAPLAT_HOME": str(pipeline_home),
+            "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

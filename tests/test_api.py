@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from api.keys import KeyStore
 from api.main import create_app
 from dataplat.settings import Settings
 from dataplat.transform import publish_marts
@@ -86,9 +87,15 @@ def settings(tmp_path: Path) -> Settings:
     return settings
 
 
+def bearer(settings: Settings, *scopes: str) -> dict[str, str]:
+    _, token = KeyStore(settings.auth_db_uri).create("tests", list(scopes))
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings))
+    headers = bearer(settings, "platform:read", "crm:1:read")
+    return TestClient(create_app(settings), headers=headers)
 
 
 def figures(item: dict) -> tuple[int, ...]:
@@ -176,7 +183,8 @@ def test_bad_parameters_get_a_4xx_that_says_what_to_fix(client, path, params, st
 
 
 def test_without_published_marts_data_is_503_readiness_fails_liveness_holds(tmp_path: Path):
-    client = TestClient(create_app(Settings(home=tmp_path / "empty")))
+    settings = Settings(home=tmp_path / "empty")
+    client = TestClient(create_app(settings), headers=bearer(settings, "platform:read"))
     assert client.get("/liveness").status_code == 200
     readiness = client.get("/readiness")
     assert readiness.status_code == 503 and "dataplat transform" in readiness.json()["detail"]
@@ -214,8 +222,10 @@ def test_republishing_while_serving_fails_no_request(settings: Settings):
     answers: list[tuple[int, int]] = []
     stop = threading.Event()
 
+    headers = bearer(settings, "platform:read")
+
     def hammer() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=headers) as http:
             while not stop.is_set():
                 response = http.get(
                     "/analytics/visitors/daily", params={"start": "2026-01-31", "end": "2026-01-31"}
