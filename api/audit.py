@@ -14,41 +14,11 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import structlog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.schema import Schema
-from pyiceberg.types import (
-    DateType,
-    IntegerType,
-    LongType,
-    NestedField,
-    StringType,
-    TimestamptzType,
-)
 
 from dataplat.settings import Settings
+from loader.catalog import AUDIT_SCHEMA, ensure_audit_table, open_catalog
 
 log = structlog.get_logger("api.audit")
-
-AUDIT_TABLE = "audit.segment_reads"
-AUDIT_SCHEMA = Schema(
-    NestedField(1, "read_at", TimestamptzType(), required=True),
-    NestedField(2, "key_id", StringType(), required=True),
-    NestedField(3, "key_name", StringType(), required=True),
-    NestedField(4, "segment", StringType(), required=True),
-    NestedField(5, "mall_id", LongType(), required=True),
-    NestedField(6, "as_of", DateType(), required=True),
-    NestedField(7, "format", StringType(), required=True),
-    NestedField(8, "parameters", StringType(), required=False),
-    NestedField(9, "page", IntegerType(), required=False),
-    NestedField(10, "rows", LongType(), required=True),
-)
-
-
-def open_audit_table(settings: Settings):
-    from loader.catalog import open_catalog
-
-    catalog = open_catalog(settings)
-    catalog.create_namespace_if_not_exists("audit")
-    return catalog.create_table_if_not_exists(AUDIT_TABLE, schema=AUDIT_SCHEMA)
 
 
 class AuditLog:
@@ -91,7 +61,7 @@ class AuditLog:
                 return 0
             if self._table is None:
                 try:
-                    self._table = open_audit_table(self._settings)
+                    self._table = ensure_audit_table(open_catalog(self._settings))
                 except Exception:
                     for row in rows:
                         self._queue.put(row)

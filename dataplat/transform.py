@@ -19,7 +19,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from dataplat.duck import install_iceberg_extension
 from dataplat.settings import DBT_PROJECT_DIR, Settings
-from loader.catalog import open_catalog
+from loader.catalog import AUDIT_NAMESPACE, AUDIT_TABLE, ensure_audit_table, open_catalog
 from loader.schemas import RAW_NAMESPACE, RAW_TABLES
 
 log = structlog.get_logger("transform")
@@ -36,7 +36,8 @@ def dbt_target(settings: Settings) -> str:
 
 
 def refresh_raw_views(settings: Settings) -> dict[str, str]:
-    """Points ``raw.<table>`` in the build database at each table's current metadata file."""
+    """Points ``raw.<table>`` and ``audit.segment_reads`` in the build database at each
+    table's current metadata file."""
     install_iceberg_extension()
     catalog = open_catalog(settings)
     locations = {}
@@ -48,17 +49,17 @@ def refresh_raw_views(settings: Settings) -> dict[str, str]:
                 f"raw.{name} does not exist in catalog {settings.catalog_uri}: "
                 "run `dataplat ingest` first"
             ) from exc
+    views = {f"{RAW_NAMESPACE}.{name}": location for name, location in locations.items()}
+    views[AUDIT_TABLE] = ensure_audit_table(catalog).metadata_location
     assert settings.duckdb_path is not None
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.duckdb_path)) as con:
-        con.execute(f"create schema if not exists {RAW_NAMESPACE}")
-        for name, location in locations.items():
+        for schema in (RAW_NAMESPACE, AUDIT_NAMESPACE):
+            con.execute(f"create schema if not exists {schema}")
+        for view, location in views.items():
             escaped = location.replace("'", "''")
-            con.execute(
-                f"create or replace view {RAW_NAMESPACE}.{name} as "
-                f"select * from iceberg_scan('{escaped}')"
-            )
-    return locations
+            con.execute(f"create or replace view {view} as select * from iceberg_scan('{escaped}')")
+    return views
 
 
 def run_dbt(settings: Settings, command: list[str]) -> None:

@@ -13,10 +13,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.audit import AUDIT_TABLE
 from api.main import create_app
 from dataplat.settings import Settings
-from loader.catalog import open_catalog
+from loader.catalog import AUDIT_TABLE, open_catalog
 
 pytestmark = pytest.mark.slow
 DAY = "2026-01-31"
