@@ -165,3 +165,40 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(app, tokens):
             case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
         check()
+
+
+def test_concurrent_requests_with_mixed_keys_each_get_their_own_answer(
+    pipeline_api, pipeline_home: Path
+):
+    """8 threads, 4 keys, 6 endpoints over real HTTP: every status is the one the key's
+    scopes give, every body equals the single-request answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from api.keys import KeyStore
+
+    store = KeyStore(Settings(home=pipeline_home).auth_db_uri)
+    keys = {name: store.create(f"load-{name}", scopes)[1] for name, scopes in {
+        "platform": ["platform:read"], "mall1": ["mall:1:read"], "mall2": ["mall:2:read"],
+        "crm1": ["crm:1:read"],
+    }.items()}  # fmt: skip
+    requests = [e for e in ENDPOINTS if "format" not in e[1]][:: len(ENDPOINTS) // 6 or 1]
+    base = str(pipeline_api.base_url)
+
+    def fetch(job: tuple[str, tuple[str, dict, str]]) -> tuple[int, bytes]:
+        key, (path, params, _) = job
+        headers = {"Authorization": f"Bearer {keys[key]}"}
+        response = httpx.get(base + path, params=params, headers=headers, timeout=30)
+        return response.status_code, response.content
+
+    jobs = [(key, request) for key in keys for request in requests] * 5
+    expected = {}
+    for key, request in jobs[: len(keys) * len(requests)]:
+        expected[(key, request[0], repr(request[1]))] = fetch((key, request))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(fetch, jobs))
+    assert len(answers) == len(jobs) >= 100
+    for (key, (path, params, needs)), (status, body) in zip(jobs, answers, strict=True):
+        assert status == (200 if needs in ALLOWED[key] else 403), (key, path)
+        assert (status, body) == expected[(key, path, repr(params))]
