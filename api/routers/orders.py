@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -21,6 +21,7 @@ from api.schemas.orders import (
     MonthlyOrders,
     MonthlyOrdersResponse,
 )
+from api.series import series
 
 router = APIRouter(prefix="/analytics/orders", tags=["orders"], responses=ERROR_RESPONSES)
 
@@ -50,12 +51,6 @@ def _orders_coverage(engine: QueryEngine) -> Coverage:
     return Coverage(min(first["first"] or traffic.first, traffic.first), traffic.last)
 
 
-def _table_and_filter(kind: str, grain: str, mall_id: int | None) -> tuple[str, str, list[Any]]:
-    if mall_id is None:
-        return f"marts.platform_{kind}_{grain}", "", []
-    return f"marts.mall_{kind}_{grain}", " and mall_id = ?", [mall_id]
-
-
 @router.get("/daily", summary="Orders paid, revenue, AOV and cancellations per KST day")
 def daily(
     engine: EngineDep,
@@ -69,13 +64,7 @@ def daily(
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, _orders_coverage(engine))
-    table, where, params = _table_and_filter("orders", "daily", mall_id)
-    rows = engine.fetch_all(
-        f"select date_kst, {', '.join(ORDER_METRICS)} from {table} "
-        f"where date_kst between ? and ?{where}",
-        [start, end, *params],
-    )
-    by_day = {row.pop("date_kst"): row for row in rows}
+    by_day = series(engine, "orders", "daily", ORDER_METRICS, start, end, mall_id)
     return DailyOrdersResponse(
         scope="mall" if mall_id else "platform",
         mall_id=mall_id,
@@ -100,13 +89,9 @@ def monthly(
     months = checked_months(start, end, settings, _orders_coverage(engine))
     items = []
     if months:
-        table, where, params = _table_and_filter("orders", "monthly", mall_id)
-        rows = engine.fetch_all(
-            f"select month_kst, {', '.join(ORDER_METRICS)} from {table} "
-            f"where month_kst between ? and ?{where}",
-            [months[0], months[-1], *params],
+        by_month = series(
+            engine, "orders", "monthly", ORDER_METRICS, months[0], months[-1], mall_id
         )
-        by_month = {row.pop("month_kst"): row for row in rows}
         items = [
             MonthlyOrders(month=m.strftime("%Y-%m"), **by_month.get(m, NO_ORDERS)) for m in months
         ]
@@ -128,13 +113,7 @@ def funnel(
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, data_coverage(engine))
-    table, where, params = _table_and_filter("funnel", "daily", mall_id)
-    rows = engine.fetch_all(
-        f"select date_kst, {', '.join(FUNNEL_COLUMNS)} from {table} "
-        f"where date_kst between ? and ?{where}",
-        [start, end, *params],
-    )
-    by_day = {row.pop("date_kst"): row for row in rows}
+    by_day = series(engine, "funnel", "daily", FUNNEL_COLUMNS, start, end, mall_id)
     return FunnelResponse(
         scope="mall" if mall_id else "platform",
         mall_id=mall_id,

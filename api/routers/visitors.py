@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -26,6 +26,7 @@ from api.schemas.visitors import (
     TopProduct,
     TopProductsResponse,
 )
+from api.series import series
 
 router = APIRouter(prefix="/analytics/visitors", tags=["visitors"], responses=ERROR_RESPONSES)
 
@@ -49,15 +50,8 @@ Month = Annotated[
 ]
 
 
-def _scope(mall_id: int | None) -> tuple[str, str, list[Any]]:
-    """(scope, SQL filter, parameters) of a per-mall or platform-wide query."""
-    if mall_id is None:
-        return "platform", "", []
-    return "mall", " and mall_id = ?", [mall_id]
-
-
-def _figures(row: dict[str, Any]) -> dict[str, int]:
-    return {name: int(row[name]) for name in METRICS}
+def _scope(mall_id: int | None) -> str:
+    return "platform" if mall_id is None else "mall"
 
 
 @router.get("/hourly", summary="Visitor statistics per KST hour of one day")
@@ -69,16 +63,14 @@ def hourly(
     coverage.require(date)
     if mall_id is not None:
         require_known_mall(engine, mall_id)
-    scope, where, params = _scope(mall_id)
-    table = "marts.mall_visitors_hourly" if mall_id else "marts.platform_visitors_hourly"
-    rows = engine.fetch_all(
-        f"select hour_kst, {', '.join(METRICS)} from {table} where date_kst = ?{where}",
-        [date, *params],
+    start = datetime(date.year, date.month, date.day)
+    rows = series(
+        engine, "visitors", "hourly", METRICS, start, start + timedelta(hours=23), mall_id
     )
-    by_hour = {row["hour_kst"].hour: _figures(row) for row in rows}
+    by_hour = {hour.hour: figures for hour, figures in rows.items()}
     start = datetime(date.year, date.month, date.day, tzinfo=KST)
     items = [HourlyItem(hour=start + timedelta(hours=h), **by_hour.get(h, ZERO)) for h in range(24)]
-    return HourlyResponse(scope=scope, mall_id=mall_id, date=date, items=items)
+    return HourlyResponse(scope=_scope(mall_id), mall_id=mall_id, date=date, items=items)
 
 
 @router.get("/daily", summary="Visitor statistics per KST day over a range")
@@ -94,15 +86,9 @@ def daily(
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     days = checked_days(start, end, settings, data_coverage(engine))
-    scope, where, params = _scope(mall_id)
-    table = "marts.mall_visitors_daily" if mall_id else "marts.platform_visitors_daily"
-    rows = engine.fetch_all(
-        f"select date_kst, {', '.join(METRICS)} from {table} where date_kst between ? and ?{where}",
-        [start, end, *params],
-    )
-    by_day = {row["date_kst"]: _figures(row) for row in rows}
+    by_day = series(engine, "visitors", "daily", METRICS, start, end, mall_id)
     items = [DailyItem(date=day, **by_day.get(day, ZERO)) for day in days]
-    return DailyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
+    return DailyResponse(scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items)
 
 
 @router.get("/monthly", summary="Visitor statistics per KST month over a range")
@@ -118,18 +104,13 @@ def monthly(
     if mall_id is not None:
         require_known_mall(engine, mall_id)
     months = checked_months(start, end, settings, data_coverage(engine))
-    scope, where, params = _scope(mall_id)
-    table = "marts.mall_visitors_monthly" if mall_id else "marts.platform_visitors_monthly"
-    rows = engine.fetch_all(
-        f"select month_kst, {', '.join(METRICS)} from {table} "
-        f"where month_kst between ? and ?{where}",
-        [months[0] if months else start + "-01", months[-1] if months else end + "-01", *params],
+    items = []
+    if months:
+        by_month = series(engine, "visitors", "monthly", METRICS, months[0], months[-1], mall_id)
+        items = [MonthlyItem(month=m.strftime("%Y-%m"), **by_month.get(m, ZERO)) for m in months]
+    return MonthlyResponse(
+        scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items
     )
-    by_month = {row["month_kst"]: _figures(row) for row in rows}
-    items = [
-        MonthlyItem(month=month.strftime("%Y-%m"), **by_month.get(month, ZERO)) for month in months
-    ]
-    return MonthlyResponse(scope=scope, mall_id=mall_id, start=start, end=end, items=items)
 
 
 @router.get("/top-malls", summary="The malls with most visitors on a KST day")
