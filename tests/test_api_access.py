@@ -202,3 +202,26 @@ def test_concurrent_requests_with_mixed_keys_each_get_their_own_answer(
     for (key, (path, params, needs)), (status, body) in zip(jobs, answers, strict=True):
         assert status == (200 if needs in ALLOWED[key] else 403), (key, path)
         assert (status, body) == expected[(key, path, repr(params))]
+
+
+def test_no_response_or_export_carries_email_or_ip(app, tokens):
+    """Every endpoint, JSON and downloads: no email address, no IPv4 address, no such key."""
+    import re
+
+    personal = re.compile(rb"@example\.com|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\"(email|ip)\"")
+    downloads = [
+        (f"/crm/segments/{segment}", {"mall_id": 1, "as_of": DAY, "format": fmt}, "crm")
+        for segment in SEGMENTS
+        for fmt in ("csv", "xlsx")
+    ]
+    for path, params, needs in [*ENDPOINTS, *downloads]:
+        token = tokens["crm1"] if needs == "crm" else tokens["platform"]
+        response = call(app, token, path, params)
+        assert response.status_code == 200, (path, response.text)
+        body = response.content
+        if params.get("format") == "xlsx":
+            import zipfile
+
+            with zipfile.ZipFile(io.BytesIO(body)) as xlsx:
+                body = b"".join(xlsx.read(name) for name in xlsx.namelist())
+        assert not personal.search(body), (path, personal.search(body))
