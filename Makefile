@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench clean platform-up platform-down
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -43,3 +43,11 @@ bench: setup
 
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs
+
+# Platform mode servers (PostgreSQL, Kafka, Trino) from real distributions, on loopback.
+platform-up: $(STAMP)
+	$(UV) sync --frozen --extra dev --extra platform
+	$(VENV)/bin/python -m infra.platform up
+
+platform-down:
+	$(VENV)/bin/python -m infra.platform down
