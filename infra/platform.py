@@ -118,9 +118,10 @@ def _as_postgres(args: list[str]) -> list[str]:
 def _spawn(name: str, args: list[str], env: dict[str, str] | None = None) -> None:
     log = RUN / f"{name}.log"
     with log.open("ab") as out:
+        # cwd: Trino writes var/log/http-request.log relative to it.
         process = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-            start_new_session=True,
+            start_new_session=True, cwd=RUN,
         )  # fmt: skip
     (RUN / f"{name}.pid").write_text(str(process.pid))
 
