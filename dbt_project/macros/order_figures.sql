@@ -12,6 +12,8 @@
         {%- set paid_bucket = 'cast(' ~ dbt.date_trunc('month', 'paid_at_kst') ~ ' as date)' -%}
         {%- set cancelled_bucket = 'cast(' ~ dbt.date_trunc('month', 'updated_at_kst') ~ ' as date)' -%}
     {%- endif %}
+    {#- Grouped by position: Trino does not group by select-list aliases. -#}
+    {%- set group_positions = range(1, keys | length + 1) | join(', ') %}
     with
 
     paid as (
@@ -22,7 +24,7 @@
             cast(sum(total_amount) as bigint) as revenue
         from {{ ref('stg_shop__orders') }}
         where paid_at_kst is not null
-        group by {{ keys | join(', ') }}
+        group by {{ group_positions }}
     ),
 
     cancelled as (
@@ -32,7 +34,7 @@
             count(*) as orders_cancelled
         from {{ ref('stg_shop__orders') }}
         where status in ('cancelled', 'refunded') and updated_at_kst is not null
-        group by {{ keys | join(', ') }}
+        group by {{ group_positions }}
     ),
 
     buckets as (
