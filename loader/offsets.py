@@ -8,11 +8,16 @@ ancestor that has them is the one that counts.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import ancestors_of
 
 OFFSETS_PROPERTY = "dataplat.offsets"
+# The newest event time committed so far (ISO 8601, UTC): schedulers wait for it to pass the
+# end of a period before building that period's marts.
+EVENT_TIME_PROPERTY = "dataplat.event_time_watermark"
 
 TopicPartition = tuple[str, int]
 Watermarks = dict[TopicPartition, int]
@@ -33,8 +38,19 @@ def decode(text: str) -> Watermarks:
     }
 
 
-def read_watermarks(table: Table) -> Watermarks:
+def _newest_property(table: Table, name: str) -> str | None:
     for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
-        if snapshot.summary is not None and (text := snapshot.summary[OFFSETS_PROPERTY]):
-            return decode(text)
-    return {}
+        if snapshot.summary is not None and (text := snapshot.summary[name]):
+            return text
+    return None
+
+
+def read_watermarks(table: Table) -> Watermarks:
+    text = _newest_property(table, OFFSETS_PROPERTY)
+    return decode(text) if text else {}
+
+
+def read_event_time_watermark(table: Table) -> datetime | None:
+    """The newest event time the loader has committed to ``table`` (None before any)."""
+    text = _newest_property(table, EVENT_TIME_PROPERTY)
+    return datetime.fromisoformat(text) if text else None

@@ -22,13 +22,14 @@ WEBLOG_TOPIC = "weblog.events"
 CDC_TABLES = ("malls", "members", "products", "orders", "cart_items", "coupons", "app_installs")
 CDC_TOPICS = tuple(f"shop.{name}" for name in CDC_TABLES)
 ALL_TOPICS = (WEBLOG_TOPIC, *CDC_TOPICS)
+WEBLOG_TABLE = "weblog_events"
 REJECTED_TABLE = "rejected_messages"
 
 
 def table_for_topic(topic: str) -> str:
     """The raw table holding a topic's valid records (its primary table)."""
     if topic == WEBLOG_TOPIC:
-        return "weblog_events"
+        return WEBLOG_TABLE
     if topic in CDC_TOPICS:
         return topic.replace(".", "_")
     raise ValueError(f"unknown topic {topic!r}; known topics: {', '.join(ALL_TOPICS)}")
@@ -127,7 +128,7 @@ class RawTable:
 
 
 RAW_TABLES: dict[str, RawTable] = {
-    "weblog_events": RawTable("weblog_events", WEBLOG_COLUMNS, "event_time"),
+    WEBLOG_TABLE: RawTable(WEBLOG_TABLE, WEBLOG_COLUMNS, "event_time"),
     **{
         f"shop_{name}": RawTable(f"shop_{name}", CDC_COLUMNS, "_ingested_at") for name in CDC_TABLES
     },

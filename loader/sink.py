@@ -22,7 +22,13 @@ from pyiceberg.table import Table
 from loader import offsets
 from loader.offsets import Watermarks
 from loader.parsing import Rejection, parse_cdc
-from loader.schemas import RAW_TABLES, REJECTED_TABLE, WEBLOG_TOPIC, table_for_topic
+from loader.schemas import (
+    RAW_TABLES,
+    REJECTED_TABLE,
+    WEBLOG_TABLE,
+    WEBLOG_TOPIC,
+    table_for_topic,
+)
 from loader.weblog_sql import PARSE_SQL
 
 log = structlog.get_logger("loader.sink")
@@ -70,6 +76,7 @@ class IcebergSink:
         self._watermarks: dict[str, Watermarks] = {
             name: offsets.read_watermarks(table) for name, table in tables.items()
         }
+        self._event_time_watermark = offsets.read_event_time_watermark(tables[WEBLOG_TABLE])
         self._pending: dict[str, list[pa.Table]] = {name: [] for name in RAW_TABLES}
         self._batch_next: Watermarks = {}
         self._stats = BatchStats()
@@ -165,7 +172,7 @@ class IcebergSink:
         kept_good, kept_bad = pc.sum(good).as_py() or 0, pc.sum(bad).as_py() or 0
         self._stats.skipped_already_loaded += parsed.num_rows - kept_good - kept_bad
         self._stats.rejected += kept_bad
-        self._keep("weblog_events", parsed if kept_good == parsed.num_rows else parsed.filter(good))
+        self._keep(WEBLOG_TABLE, parsed if kept_good == parsed.num_rows else parsed.filter(good))
         if kept_bad:
             self._keep(REJECTED_TABLE, parsed.filter(bad))
 
@@ -231,6 +238,20 @@ class IcebergSink:
 
     # ------------------------------------------------------------------ committing
 
+    def _advance_event_time(self, data: pa.Table) -> dict[str, str]:
+        newest = pc.max(data["event_time"]).as_py()
+        if newest is not None and (
+            self._event_time_watermark is None or newest > self._event_time_watermark
+        ):
+            self._event_time_watermark = newest
+        if self._event_time_watermark is None:
+            return {}
+        return {offsets.EVENT_TIME_PROPERTY: self._event_time_watermark.isoformat()}
+
+    @property
+    def event_time_watermark(self) -> datetime | None:
+        return self._event_time_watermark
+
     def flush(self) -> BatchStats:
         """Commits everything added since the last flush; returns what it committed."""
         ingested_at = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
@@ -248,11 +269,14 @@ class IcebergSink:
                 mine = name == REJECTED_TABLE or table_for_topic(tp[0]) == name
                 if mine and next_offset > marks.get(tp, 0):
                     marks[tp] = next_offset
+            properties = {offsets.OFFSETS_PROPERTY: offsets.encode(marks)}
+            if name == WEBLOG_TABLE:
+                properties.update(self._advance_event_time(data))
             if self._before_commit is not None:
                 self._before_commit(name)
             self._tables[name].append(
                 data.cast(self._tables[name].schema().as_arrow()),
-                snapshot_properties={offsets.OFFSETS_PROPERTY: offsets.encode(marks)},
+                snapshot_properties=properties,
             )
             self._watermarks[name] = marks
             stats.rows[name] = data.num_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -10,6 +11,7 @@ import pytest
 
 from dataplat.settings import Settings
 from loader.catalog import open_catalog
+from loader.offsets import read_event_time_watermark
 from loader.service import ingest_files
 from tests.kcat import cdc_change, envelope_line, weblog_event, write_dump
 
@@ -165,3 +167,19 @@ def test_weblog_files_are_partitioned_by_utc_day_of_event_time(settings: Setting
     days = sorted((f["partition"]["event_time_day"], f["record_count"]) for f in files)
     # 23:59:59 KST and 00:00 KST are both 2026-01-30 in UTC; 15:00Z is the 31st.
     assert [(str(day), count) for day, count in days] == [("2026-01-30", 2), ("2026-01-31", 1)]
+
+
+def test_event_time_watermark_is_committed_with_the_data(settings: Settings, tmp_path: Path):
+    """Schedulers read the newest committed event time; a late event never moves it back."""
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    times = ["2026-01-30T13:00:00+09:00", "2026-01-30T05:30:00Z", "2026-01-30T01:00:00Z"]
+    lines = [envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", t)) for o, t in enumerate(times)]
+    write_dump(path, lines[:2])
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert read_event_time_watermark(table) == datetime(2026, 1, 30, 5, 30, tzinfo=UTC)
+
+    write_dump(path, lines)  # a late event, older than the watermark
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert read_event_time_watermark(table) == datetime(2026, 1, 30, 5, 30, tzinfo=UTC)
