@@ -14,8 +14,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Every extra: the tests cover the platform clients and Airflow too.
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --all-extras
 	touch $@
 
 setup: $(STAMP)
@@ -46,7 +47,6 @@ clean:
 
 # Platform mode servers (PostgreSQL, Kafka, Trino) from real distributions, on loopback.
 platform-up: $(STAMP)
-	$(UV) sync --frozen --extra dev --extra platform
 	$(VENV)/bin/python -m infra.platform up
 
 platform-down:
