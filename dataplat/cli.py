@@ -73,17 +73,61 @@ def ingest(
     from_dir: Annotated[
         Path | None, typer.Option(help="Folder of <topic>.jsonl kcat -J dumps to load.")
     ] = None,
+    from_kafka: Annotated[
+        str | None,
+        typer.Option(
+            help="Kafka bootstrap servers to consume the contract topics from (runs until "
+            "SIGTERM/Ctrl-C); 'default' means DATAPLAT_KAFKA_BOOTSTRAP."
+        ),
+    ] = None,
+    stop_when_idle: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="With --from-kafka: stop once caught up and idle for this many seconds."
+        ),
+    ] = None,
 ) -> None:
     """Land topic records in the Iceberg raw tables, exactly once (safe to re-run)."""
     from loader.file_source import CorruptDumpError
     from loader.service import ingest_files
 
-    if from_dir is None:
-        _fail("say where the records come from: --from-dir DIR")
+    if (from_dir is None) == (from_kafka is None):
+        _fail("say where the records come from: --from-dir DIR or --from-kafka BOOTSTRAP")
+    settings = get_settings()
+    if from_kafka is not None:
+        from loader.kafka_source import KafkaSourceError
+        from loader.service import ingest_kafka
+
+        if from_kafka != "default":
+            settings = settings.model_copy(update={"kafka_bootstrap": from_kafka})
+        try:
+            ingest_kafka(settings, stop_when_idle=stop_when_idle, show_progress=sys.stderr.isatty())
+        except KafkaSourceError as exc:
+            _fail(str(exc))
+        return
+    assert from_dir is not None
     try:
-        ingest_files(get_settings(), from_dir, show_progress=sys.stderr.isatty())
+        ingest_files(settings, from_dir, show_progress=sys.stderr.isatty())
     except (FileNotFoundError, CorruptDumpError, ValueError) as exc:
         _fail(str(exc))
+
+
+@app.command()
+def publish(
+    from_dir: Annotated[Path, typer.Option(help="Folder of <topic>.jsonl kcat -J dumps.")],
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap servers (default DATAPLAT_KAFKA_BOOTSTRAP).")
+    ] = None,
+) -> None:
+    """Produce a generated data set into Kafka, each record to its own partition."""
+    from dataplat.publish import PublishError, publish_dumps
+
+    target = bootstrap or get_settings().kafka_bootstrap
+    try:
+        stats = publish_dumps(target, from_dir, show_progress=sys.stderr.isatty())
+    except (FileNotFoundError, PublishError) as exc:
+        _fail(str(exc))
+    console.print(f"published {sum(stats.records.values()):,} records to {target}")
 
 
 @app.command()

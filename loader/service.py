@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +100,100 @@ def ingest_files(
     log.info(
         "ingest finished",
         directory=str(directory),
+        records=totals.records,
+        rows=totals.rows,
+        rejected=totals.rejected,
+        tombstones=totals.tombstones,
+        already_loaded=totals.skipped_already_loaded,
+        seconds=round(seconds, 2),
+        records_per_second=round(totals.records / seconds) if seconds else None,
+    )
+    return totals
+
+
+def ingest_kafka(
+    settings: Settings,
+    *,
+    stop_when_idle: float | None = None,
+    show_progress: bool = True,
+    before_commit: Callable[[str], None] | None = None,
+) -> BatchStats:
+    """Lands the contract topics from Kafka until stopped (SIGTERM/SIGINT), or once every
+    partition has been read to its end and nothing new came for ``stop_when_idle`` seconds.
+
+    Iceberg commits happen every ``batch_records`` records or ``commit_interval_seconds``;
+    the consumer group's offsets are committed after each, as a hint for lag monitoring.
+    """
+    from loader.kafka_source import KafkaSource
+
+    sink = open_sink(settings, before_commit)
+    source = KafkaSource(
+        settings.kafka_bootstrap, settings.kafka_group_id, ALL_TOPICS, sink.resume_offset
+    )
+    stopping = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stopping.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    totals = BatchStats()
+    started = last_commit = time.perf_counter()
+    idle_since: float | None = None
+    progress = Progress(
+        TextColumn("[bold]ingest[/] kafka {task.fields[bootstrap]}"),
+        TextColumn("{task.fields[records]:,} records"),
+        TextColumn("{task.fields[rate]:,} records/s"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show_progress,
+    )
+
+    def commit() -> None:
+        nonlocal last_commit
+        if sink.pending:
+            _commit(sink, totals)
+            source.commit_positions({tp: sink.resume_offset(*tp) for tp in sorted(source.assigned)})
+        last_commit = time.perf_counter()
+
+    log.info("ingest from kafka", bootstrap=settings.kafka_bootstrap, topics=list(ALL_TOPICS))
+    try:
+        with progress:
+            task = progress.add_task(
+                "ingest", bootstrap=settings.kafka_bootstrap, records=0, rate=0
+            )
+            source.refresh_assignment(force=True)
+            while not stopping.is_set():
+                batch = source.poll(timeout=1.0)
+                now = time.perf_counter()
+                if batch is not None:
+                    sink.add_batch(batch)
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = now
+                caught_up = batch is None and source.caught_up()
+                if sink.pending and (
+                    sink.pending >= settings.batch_records
+                    or now - last_commit >= settings.commit_interval_seconds
+                    or (caught_up and stop_when_idle is not None)
+                ):
+                    commit()
+                records = totals.records + sink.pending
+                progress.update(task, records=records, rate=round(records / (now - started)))
+                if (
+                    stop_when_idle is not None
+                    and caught_up
+                    and idle_since is not None
+                    and now - idle_since >= stop_when_idle
+                ):
+                    break
+            commit()
+    finally:
+        source.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    seconds = time.perf_counter() - started
+    log.info(
+        "ingest finished",
+        source="kafka",
         records=totals.records,
         rows=totals.rows,
         rejected=totals.rejected,

@@ -1,0 +1,227 @@
+"""Reads the contract topics from a Kafka cluster (confluent-kafka) as Arrow record batches.
+
+Positions come from the Iceberg tables, never from the consumer group: the loader assigns
+every partition itself and seeks to the offset its raw table has committed (as Iceberg's
+Kafka Connect sink does). The group commit that follows each Iceberg commit only tells
+monitoring tools how far the loader is; losing it loses nothing. One loader process per
+cluster: Iceberg commits are single-writer here, so partitions are assigned, not balanced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import structlog
+from confluent_kafka import (
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from loader.records import SOURCE_SCHEMA
+
+log = structlog.get_logger("loader.kafka")
+
+# Messages taken from librdkafka's queue per call; bigger amortises the Python call.
+CONSUME_BATCH = 10_000
+# Records gathered before they are handed to the sink as one Arrow batch.
+ARROW_BATCH = 100_000
+METADATA_REFRESH_SECONDS = 30.0
+
+
+class KafkaSourceError(RuntimeError):
+    """The cluster cannot be used as configured; the message says what to fix."""
+
+
+class KafkaSource:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: tuple[str, ...],
+        resume_offset: Callable[[str, int], int],
+    ):
+        self._topics = topics
+        self._resume_offset = resume_offset
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "error_cb": self._on_error,
+                "on_commit": self._on_commit,
+                # Reconnect quickly after a broker restart, without flooding the log.
+                "reconnect.backoff.max.ms": 2000,
+                "log.connection.close": False,
+            }
+        )
+        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._assigned: set[tuple[str, int]] = set()
+        self._at_end: set[tuple[str, int]] = set()
+        self._next_metadata = 0.0
+        self._last_error: str | None = None
+        self._missing_reported: set[str] = set()
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Broker down, timeouts: librdkafka retries by itself; fatal ones raise in consume.
+        text = str(error)
+        if text != self._last_error:
+            log.warning("kafka unavailable, retrying", error=text, code=error.name())
+            self._last_error = text
+
+    @staticmethod
+    def _on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            log.warning(
+                "consumer group commit failed (Iceberg holds the offsets)", error=str(error)
+            )
+
+    # ------------------------------------------------------------------ assignment
+
+    def refresh_assignment(self, *, force: bool = False) -> None:
+        """Assigns partitions of contract topics not yet assigned, at their Iceberg offsets."""
+        now = time.monotonic()
+        if not force and now < self._next_metadata:
+            return
+        self._next_metadata = now + METADATA_REFRESH_SECONDS
+        try:
+            metadata = self._admin.list_topics(timeout=10)
+        except KafkaException as exc:
+            log.warning("cannot read cluster metadata, retrying", error=str(exc))
+            return
+        new = []
+        for topic in self._topics:
+            if topic not in metadata.topics or metadata.topics[topic].error is not None:
+                if topic not in self._missing_reported:
+                    log.warning("topic not in the cluster yet, will assign when it appears",
+                                topic=topic)  # fmt: skip
+                    self._missing_reported.add(topic)
+                continue
+            for partition in sorted(metadata.topics[topic].partitions):
+                if (topic, partition) not in self._assigned:
+                    offset = self._resume_offset(topic, partition)
+                    new.append(TopicPartition(topic, partition, offset))
+        if new:
+            self._consumer.incremental_assign(new)
+            self._assigned.update((tp.topic, tp.partition) for tp in new)
+            log.info(
+                "partitions assigned",
+                count=len(new),
+                positions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in new},
+            )
+
+    @property
+    def assigned(self) -> set[tuple[str, int]]:
+        return set(self._assigned)
+
+    def caught_up(self) -> bool:
+        """Every contract topic exists and every partition has been read to its end, as the
+        brokers say now (False while they cannot be reached)."""
+        if (
+            not self._assigned
+            or set(self._topics) - {t for t, _ in self._assigned}
+            or not self._assigned <= self._at_end
+        ):
+            return False
+        partitions = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        try:
+            # The admin client's own connection answers at once; the consumer's waits behind
+            # its long-polling fetches.
+            ends = self._admin.list_offsets(
+                {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=5
+            )
+            high = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+        except KafkaException:
+            return False  # brokers unreachable: not known to be caught up
+        return all(
+            position.offset < 0 or position.offset >= high[(position.topic, position.partition)]
+            for position in self._consumer.position(partitions)
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def poll(self, timeout: float) -> pa.Table | None:
+        """Up to ARROW_BATCH records (``SOURCE_SCHEMA``), or None when none came in time."""
+        self.refresh_assignment()
+        topics: list[str] = []
+        partitions: list[int] = []
+        offsets: list[int] = []
+        timestamps: list[int | None] = []
+        keys: list[bytes | None] = []
+        values: list[bytes | None] = []
+        deadline = time.monotonic() + timeout
+        while len(topics) < ARROW_BATCH:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            messages = self._consumer.consume(CONSUME_BATCH, timeout=min(remaining, 0.5))
+            if not messages:
+                if topics:
+                    break  # hand over what we have rather than wait for a full batch
+                continue
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self._at_end.add((message.topic(), message.partition()))
+                    elif error.fatal():
+                        raise KafkaSourceError(f"fatal Kafka error: {error}")
+                    else:
+                        log.warning("kafka error on read, continuing", error=str(error))
+                    continue
+                tp = (message.topic(), message.partition())
+                self._at_end.discard(tp)
+                kind, stamp = message.timestamp()
+                topics.append(tp[0])
+                partitions.append(tp[1])
+                offsets.append(message.offset())
+                timestamps.append(None if kind == TIMESTAMP_NOT_AVAILABLE else stamp)
+                keys.append(message.key())
+                values.append(message.value())
+        if not topics:
+            return None
+        if self._last_error is not None:
+            log.info("kafka reachable again")
+            self._last_error = None
+        return pa.Table.from_arrays(
+            [
+                pa.array(topics, pa.string()),
+                pa.array(partitions, pa.int32()),
+                pa.array(offsets, pa.int64()),
+                pa.array(timestamps, pa.int64()),
+                pa.array(keys, pa.binary()),
+                pa.array(values, pa.binary()),
+            ],
+            schema=SOURCE_SCHEMA,
+        )
+
+    # ------------------------------------------------------------------ committing
+
+    def commit_positions(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """Tells the consumer group how far the Iceberg tables are (asynchronous, a hint)."""
+        positions = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in next_offsets.items()
+            if (topic, partition) in self._assigned and offset != OFFSET_END
+        ]
+        if not positions:
+            return
+        try:
+            self._consumer.commit(offsets=positions, asynchronous=True)
+        except KafkaException as exc:
+            log.warning("consumer group commit failed (Iceberg holds the offsets)", error=str(exc))
+
+    def close(self) -> None:
+        self._consumer.close()
