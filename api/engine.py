@@ -6,8 +6,10 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import duckdb
+from requests import RequestException
 
 from dataplat.settings import Settings
 
@@ -98,7 +100,83 @@ class DuckDBServingEngine:
         self.fetch_all("select count(*) as n from marts.platform_visitors_daily")
 
 
+class TrinoEngine:
+    """Reads the marts through Trino (platform mode); parameters become a prepared
+    statement's bound values (``EXECUTE ... USING``), never text in the SQL."""
+
+    def __init__(self, settings: Settings):
+        url = urlsplit(settings.trino_url)
+        self._url = settings.trino_url
+        self._options = {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or 8080,
+            "http_scheme": url.scheme or "http",
+            "user": settings.trino_user,
+            "catalog": settings.trino_catalog,
+            "schema": "marts",
+            # Fail fast when Trino is down: the client answers 503 and the caller retries.
+            "max_attempts": 1,
+            "request_timeout": 60,
+        }
+
+    def _unavailable(self, exc: Exception) -> EngineUnavailable:
+        return EngineUnavailable(
+            f"Trino at {self._url} does not answer ({type(exc).__name__}: {exc}); start it "
+            "(`make platform-up`) or set DATAPLAT_TRINO_URL"
+        )
+
+    def _execute(self, sql: str, params: Sequence[Any]):
+        from trino.dbapi import connect
+        from trino.exceptions import TrinoConnectionError, TrinoExternalError, TrinoUserError
+
+        # A connection per request: the client's connection is an HTTP session, not a socket.
+        connection = connect(**self._options)
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, list(params) if params else None)
+            columns = [d[0] for d in cursor.description]
+        except TrinoUserError as exc:
+            connection.close()
+            if exc.error_name in ("TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND", "CATALOG_NOT_FOUND"):
+                raise EngineUnavailable(
+                    f"the marts lack a table ({exc.message}); run `dataplat transform`"
+                ) from exc
+            raise
+        except (TrinoConnectionError, TrinoExternalError, RequestException, OSError) as exc:
+            connection.close()
+            raise self._unavailable(exc) from exc
+        return connection, cursor, columns
+
+    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        from trino.exceptions import TrinoConnectionError
+
+        connection, cursor, columns = self._execute(sql, params)
+        try:
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        except (TrinoConnectionError, RequestException, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            connection.close()
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> tuple[list[str], Iterator[list[tuple]]]:
+        connection, cursor, columns = self._execute(sql, params)
+
+        def batches() -> Iterator[list[tuple]]:
+            try:
+                while rows := cursor.fetchmany(batch_size):
+                    yield [tuple(row) for row in rows]
+            finally:
+                connection.close()
+
+        return columns, batches()
+
+    def ping(self) -> None:
+        self.fetch_all("select count(*) as n from marts.platform_visitors_daily")
+
+
 def create_engine(settings: Settings) -> QueryEngine:
-    if settings.engine == "duckdb":
-        return DuckDBServingEngine(settings)
-    raise EngineUnavailable(f"engine {settings.engine!r} is not available in this build")
+    if settings.engine == "trino":
+        return TrinoEngine(settings)
+    return DuckDBServingEngine(settings)

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dataplat.kafka_logging import LibrdkafkaLogger
 from loader.file_source import dump_files, read_dump_batches
 
 log = structlog.get_logger("publish")
@@ -43,9 +44,9 @@ def _partition_counts(files: list[Path]) -> dict[str, int]:
     return counts
 
 
-def ensure_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 30) -> None:
+def ensure_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 10) -> None:
     """Creates missing topics; an existing topic with fewer partitions than needed is an error."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LibrdkafkaLogger("admin")})
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
@@ -94,6 +95,7 @@ def publish_dumps(bootstrap: str, directory: Path, *, show_progress: bool = True
             "batch.size": 1 << 20,
             "compression.type": "lz4",
             "message.max.bytes": 2 << 20,
+            "logger": LibrdkafkaLogger("producer"),
         }
     )
     stats = PublishStats()
@@ -112,7 +114,10 @@ def publish_dumps(bootstrap: str, directory: Path, *, show_progress: bool = True
         for path in files:
             sent = 0
             for batch, position in read_dump_batches(path):
-                columns = batch.to_pydict()
+                # The reader may move odd lines (bytes that are not UTF-8) to the end of
+                # their chunk; each partition must be produced in offset order.
+                columns = batch.sort_by([("partition", "ascending"), ("offset", "ascending")])
+                columns = columns.to_pydict()
                 rows = zip(
                     columns["partition"],
                     columns["timestamp_ms"],

@@ -12,6 +12,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import structlog
@@ -35,22 +36,29 @@ def dbt_target(settings: Settings) -> str:
     return "embedded" if settings.engine == "duckdb" else "platform"
 
 
-def refresh_raw_views(settings: Settings) -> dict[str, str]:
-    """Points ``raw.<table>`` and ``audit.segment_reads`` in the build database at each
-    table's current metadata file."""
-    install_iceberg_extension()
+def source_locations(settings: Settings) -> dict[str, str]:
+    """The current metadata file of every table dbt reads (``raw.*``, ``audit.segment_reads``),
+    creating the audit table when the API has not yet."""
     catalog = open_catalog(settings)
     locations = {}
     for name in RAW_TABLES:
         try:
-            locations[name] = catalog.load_table(f"{RAW_NAMESPACE}.{name}").metadata_location
+            table = catalog.load_table(f"{RAW_NAMESPACE}.{name}")
         except NoSuchTableError as exc:
             raise TransformError(
                 f"raw.{name} does not exist in catalog {settings.catalog_uri}: "
                 "run `dataplat ingest` first"
             ) from exc
-    views = {f"{RAW_NAMESPACE}.{name}": location for name, location in locations.items()}
-    views[AUDIT_TABLE] = ensure_audit_table(catalog).metadata_location
+        locations[f"{RAW_NAMESPACE}.{name}"] = table.metadata_location
+    locations[AUDIT_TABLE] = ensure_audit_table(catalog).metadata_location
+    return locations
+
+
+def refresh_raw_views(settings: Settings) -> dict[str, str]:
+    """Points ``raw.<table>`` and ``audit.segment_reads`` in the build database at each
+    table's current metadata file."""
+    install_iceberg_extension()
+    views = source_locations(settings)
     assert settings.duckdb_path is not None
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.duckdb_path)) as con:
@@ -66,7 +74,16 @@ def run_dbt(settings: Settings, command: list[str]) -> None:
     """Runs a dbt command on the project with the target of the configured engine."""
     from dbt.cli.main import dbtRunner
 
-    os.environ["DATAPLAT_DUCKDB_PATH"] = str(settings.duckdb_path)
+    # profiles.yml reads the connection from the environment.
+    trino = urlsplit(settings.trino_url)
+    os.environ.update(
+        DATAPLAT_DUCKDB_PATH=str(settings.duckdb_path),
+        DATAPLAT_TRINO_HOST=trino.hostname or "127.0.0.1",
+        DATAPLAT_TRINO_PORT=str(trino.port or 8080),
+        DATAPLAT_TRINO_HTTP_SCHEME=trino.scheme or "http",
+        DATAPLAT_TRINO_USER=settings.trino_user,
+        DATAPLAT_TRINO_CATALOG=settings.trino_catalog,
+    )
     args = [
         *command,
         "--project-dir",
@@ -124,6 +141,8 @@ def transform(
     started = time.perf_counter()
     if settings.engine == "duckdb":
         refresh_raw_views(settings)
+    else:
+        source_locations(settings)  # Trino reads the catalog itself: check the tables exist
     command = ["build"]
     if full_refresh:
         command.append("--full-refresh")

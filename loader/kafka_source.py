@@ -24,6 +24,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from dataplat.kafka_logging import LibrdkafkaLogger
 from loader.records import SOURCE_SCHEMA
 
 log = structlog.get_logger("loader.kafka")
@@ -63,9 +64,12 @@ class KafkaSource:
                 # Reconnect quickly after a broker restart, without flooding the log.
                 "reconnect.backoff.max.ms": 2000,
                 "log.connection.close": False,
+                "logger": LibrdkafkaLogger("consumer"),
             }
         )
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._admin = AdminClient(
+            {"bootstrap.servers": bootstrap, "logger": LibrdkafkaLogger("admin")}
+        )
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._next_metadata = 0.0

@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 DATAPLAT = [sys.executable, "-m", "dataplat.cli"]
+pytest_plugins = ["tests.platform_fixtures"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
@@ -71,16 +74,17 @@ def create_key(home: Path, *scopes: str) -> str:
     return run_cli(*args, env={"DATAPLAT_HOME": str(home)}).stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def pipeline_api(pipeline_home: Path):
-    """`dataplat serve` on the pipeline's marts, over real HTTP, with a key reading all."""
-    token = create_key(pipeline_home, "platform:read", *(f"crm:{m}:read" for m in range(1, 51)))
+@contextmanager
+def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+    """`dataplat serve` over real HTTP, with a key that reads every mall and segment."""
+    token = create_key(home, "platform:read", *(f"crm:{m}:read" for m in range(1, 51)))
     port = free_port()
     server = subprocess.Popen(
         [*DATAPLAT, "serve", "--port", str(port)],
         env={
             **os.environ,
-            "DATAPLAT_HOME": str(pipeline_home),
+            **(env or {}),
+            "DATAPLAT_HOME": str(home),
             "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
         },
         stdout=subprocess.DEVNULL,
@@ -88,7 +92,7 @@ def pipeline_api(pipeline_home: Path):
     )
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
-        timeout=30,
+        timeout=60,
         headers={"Authorization": f"Bearer {token}"},
     )
     try:
@@ -107,3 +111,10 @@ def pipeline_api(pipeline_home: Path):
         server.terminate()
         server.wait(timeout=30)
         client.close()
+
+
+@pytest.fixture(scope="session")
+def pipeline_api(pipeline_home: Path):
+    """`dataplat serve` on the embedded pipeline's marts (DuckDB)."""
+    with serve_api(pipeline_home) as client:
+        yield client

@@ -1,4 +1,5 @@
-"""End to end, embedded: dumps → loader → Iceberg → dbt on DuckDB → API over real HTTP.
+"""End to end: dumps → loader → Iceberg → dbt → API over real HTTP, embedded (DuckDB) and on the
+platform (Kafka, Trino).
 
 Every number the API returns is compared with ``tests.reference``, an independent
 calculation of metrics.md from the dump files. Data arrives in two parts, so the second,
@@ -27,9 +28,11 @@ def home(pipeline_home: Path) -> Path:
     return pipeline_home
 
 
-@pytest.fixture(scope="module")
-def api(pipeline_api: httpx.Client) -> httpx.Client:
-    return pipeline_api
+@pytest.fixture(scope="module", params=["duckdb", "trino"])
+def api(request: pytest.FixtureRequest) -> httpx.Client:
+    """The visitor tests run against both engines: embedded (DuckDB) and platform (Trino,
+    on the same data set published to Kafka)."""
+    return request.getfixturevalue("pipeline_api" if request.param == "duckdb" else "platform_api")
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,7 @@ def segment_members(
         return download(columns, counted(), filename)
     total = engine.fetch_all(f"select count(*) as n from {spec.table} where {where}", params)[0]
     rows = engine.fetch_all(
-        f"{query} limit ? offset ?", [*params, page_size, (page - 1) * page_size]
+        f"{query} offset ? limit ?", [*params, (page - 1) * page_size, page_size]
     )
     # The marts hold KST wall-clock times; JSON says so with the offset.
     items = [

@@ -1,0 +1,211 @@
+"""Platform mode fixtures: the real servers of `make platform-up` (PostgreSQL catalog, Kafka,
+Trino), the small data set published into Kafka in parts while the loader is killed and the
+broker restarted, then transformed on Trino and served through it.
+
+The servers are started when not running; their data (catalog, warehouse, topics) is reset
+once per session, so these tests own the local platform while they run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from dataplat.settings import Settings
+from infra import platform
+from loader.catalog import open_catalog
+from loader.schemas import RAW_TABLES, REJECTED_TABLE
+from tests.conftest import DATAPLAT, run_cli, serve_api
+
+PARTS = 6  # the data set is published in this many consecutive slices of every topic
+KILL_PHASE_PARTS = 4  # published while the loader is killed; the rest around a broker restart
+
+
+def platform_env(home: Path) -> dict[str, str]:
+    settings = dict(line.split("=", 1) for line in platform.environment().splitlines())
+    return {**settings, "DATAPLAT_HOME": str(home)}
+
+
+def split_parts(source: Path, target: Path, parts: int = PARTS) -> list[Path]:
+    """Consecutive slices of every dump: published in order they rebuild each partition's
+    offsets exactly as dumped (the generator numbers offsets in file order)."""
+    directories = [target / f"part-{i}" for i in range(parts)]
+    for directory in directories:
+        directory.mkdir(parents=True)
+    for path in source.glob("*.jsonl"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        size = -(-len(lines) // parts)
+        for i, directory in enumerate(directories):
+            (directory / path.name).write_bytes(b"".join(lines[i * size : (i + 1) * size]))
+    return directories
+
+
+class Loader:
+    """`dataplat ingest --from-kafka` as a process whose JSON log is read as it runs."""
+
+    def __init__(self, env: dict[str, str], stop_when_idle: float):
+        self.process = subprocess.Popen(
+            [*DATAPLAT, "--log-json", "ingest", "--from-kafka", "default",
+             "--stop-when-idle", str(stop_when_idle)],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.commits = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            self.commits += '"batch committed"' in line
+
+    def wait_for_commits(self, count: int, timeout: float = 120) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.commits < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._reader.join()
+
+    def wait(self, timeout: float) -> int:
+        returncode = self.process.wait(timeout=timeout)
+        self._reader.join()
+        return returncode
+
+
+@dataclass
+class KafkaLoad:
+    home: Path
+    env: dict[str, str]
+    parts: list[Path]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            home=self.home,
+            catalog_uri=self.env["DATAPLAT_CATALOG_URI"],
+            warehouse=self.env["DATAPLAT_WAREHOUSE"],
+        )
+
+    kills: int = 0
+    killed_mid_data: int = 0
+    landed_after_kills: dict[str, list[tuple]] = field(default_factory=dict)
+    broker_restart_log: list[str] = field(default_factory=list)
+    broker_restart_exit: int | None = None
+
+
+def _publish(env: dict[str, str], parts: list[Path], pause: float) -> None:
+    for part in parts:
+        run_cli("publish", "--from-dir", str(part), env=env)
+        time.sleep(pause)
+
+
+@pytest.fixture(scope="session")
+def platform_servers() -> None:
+    platform.up()
+    platform.reset()
+
+
+@pytest.fixture(scope="session")
+def kafka_load_with_kills(
+    platform_servers, small_dataset: Path, tmp_path_factory: pytest.TempPathFactory
+) -> KafkaLoad:
+    """Parts 0-3 published (2 s apart) while the loader is SIGKILLed at random points and
+    restarted; then one run to the end. A transform follows, so the next parts are late
+    data for days already built."""
+    root = tmp_path_factory.mktemp("platform")
+    env = platform_env(root / "home")
+    # Small batches and frequent commits: kills land before, between and inside commits.
+    loader_env = {**env, "DATAPLAT_BATCH_RECORDS": "1000", "DATAPLAT_COMMIT_INTERVAL_SECONDS": "1"}
+    load = KafkaLoad(root / "home", env, split_parts(small_dataset, root / "parts"))
+    publisher = threading.Thread(
+        target=_publish, args=(env, load.parts[:KILL_PHASE_PARTS], 2.0), daemon=True
+    )
+    publisher.start()
+    rng = random.Random(20261124)
+    for _ in range(12):
+        if not publisher.is_alive() and load.kills >= 4:
+            break
+        # Idle long enough to outlive the pauses between parts: it is killed, not stopped.
+        loader = Loader(loader_env, stop_when_idle=60)
+        loader.wait_for_commits(rng.randint(1, 3), timeout=15)
+        time.sleep(rng.uniform(0.0, 0.4))
+        publishing = publisher.is_alive()
+        loader.kill()
+        load.kills += 1
+        load.killed_mid_data += publishing
+    publisher.join()
+    assert Loader(loader_env, stop_when_idle=2).wait(timeout=300) == 0
+    load.landed_after_kills = raw_table_rows(load.settings)
+    run_cli("transform", env=env)
+    return load
+
+
+@pytest.fixture(scope="session")
+def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
+    """Parts 4-5 published around a broker restart while one loader keeps running."""
+    load = kafka_load_with_kills
+    loader = Loader(load.env, stop_when_idle=8)
+    run_cli("publish", "--from-dir", str(load.parts[KILL_PHASE_PARTS]), env=load.env)
+    assert loader.wait_for_commits(1), "".join(loader.lines[-20:])
+    platform.down(("kafka",))
+    time.sleep(5)
+    platform.up(("kafka",))
+    for part in load.parts[KILL_PHASE_PARTS + 1 :]:
+        run_cli("publish", "--from-dir", str(part), env=load.env)
+    load.broker_restart_exit = loader.wait(timeout=300)
+    load.broker_restart_log = loader.lines
+    return load
+
+
+@pytest.fixture(scope="session")
+def platform_home(kafka_load_complete: KafkaLoad) -> KafkaLoad:
+    """The whole data set landed from Kafka and transformed incrementally on Trino."""
+    run_cli("transform", env=kafka_load_complete.env)
+    return kafka_load_complete
+
+
+@pytest.fixture(scope="session")
+def platform_api(platform_home: KafkaLoad):
+    """`dataplat serve` on the Trino engine, over real HTTP, with a key reading all."""
+    with serve_api(platform_home.home, platform_home.env) as client:
+        yield client
+
+
+def loader_events(lines: list[str]) -> list[dict]:
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def raw_table_rows(settings: Settings) -> dict[str, list[tuple]]:
+    """Every raw table's rows as (topic, partition, offset, content...) tuples, sorted: what
+    identifies a landed record and what it holds, whatever the load timing."""
+    catalog = open_catalog(settings)
+    rows = {}
+    for name in RAW_TABLES:
+        table = catalog.load_table(f"raw.{name}").scan().to_arrow()
+        if name == REJECTED_TABLE:
+            coordinates = ["topic", "partition", "offset"]
+        else:
+            coordinates = ["_kafka_topic", "_kafka_partition", "_kafka_offset"]
+        # Coordinates first: unique, so sorting never compares the (nullable) content.
+        columns = coordinates + [
+            c for c in table.column_names if c not in coordinates and c != "_ingested_at"
+        ]
+        rows[name] = sorted(zip(*(table[c].to_pylist() for c in columns), strict=True))
+    return rows
