@@ -81,7 +81,8 @@ def build_marts(path: Path, bump: int = 0) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
+    # The rate limiter is tested in test_api_access; here it must not throttle the load.
+    settings = Settings(home=tmp_path / "home", rate_limit_per_minute=1_000_000)
     build_marts(settings.duckdb_path)
     publish_marts(settings)
     return settings
