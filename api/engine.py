@@ -13,6 +13,9 @@ from requests import RequestException
 
 from dataplat.settings import Settings
 
+# Readiness: the engine answers and the marts the API reads exist.
+PING_SQL = "select count(*) as n from marts.platform_visitors_daily"
+
 
 class EngineUnavailable(RuntimeError):
     """The engine cannot answer; the message says what is wrong and how to fix it."""
@@ -97,7 +100,7 @@ class DuckDBServingEngine:
         return [d[0] for d in result.description], batches()
 
     def ping(self) -> None:
-        self.fetch_all("select count(*) as n from marts.platform_visitors_daily")
+        self.fetch_all(PING_SQL)
 
 
 class TrinoEngine:
@@ -173,7 +176,7 @@ class TrinoEngine:
         return columns, batches()
 
     def ping(self) -> None:
-        self.fetch_all("select count(*) as n from marts.platform_visitors_daily")
+        self.fetch_all(PING_SQL)
 
 
 def create_engine(settings: Settings) -> QueryEngine:

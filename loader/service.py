@@ -49,6 +49,21 @@ def _commit(sink: IcebergSink, totals: BatchStats) -> None:
     )
 
 
+def _log_finished(totals: BatchStats, started: float, **source: str) -> None:
+    seconds = time.perf_counter() - started
+    log.info(
+        "ingest finished",
+        **source,
+        records=totals.records,
+        rows=totals.rows,
+        rejected=totals.rejected,
+        tombstones=totals.tombstones,
+        already_loaded=totals.skipped_already_loaded,
+        seconds=round(seconds, 2),
+        records_per_second=round(totals.records / seconds) if seconds else None,
+    )
+
+
 def ingest_files(
     settings: Settings,
     directory: Path,
@@ -96,18 +111,7 @@ def ingest_files(
             progress.update(task, completed=done_bytes, file=path.name)
         _commit(sink, totals)
         progress.update(task, records=totals.records)
-    seconds = time.perf_counter() - started
-    log.info(
-        "ingest finished",
-        directory=str(directory),
-        records=totals.records,
-        rows=totals.rows,
-        rejected=totals.rejected,
-        tombstones=totals.tombstones,
-        already_loaded=totals.skipped_already_loaded,
-        seconds=round(seconds, 2),
-        records_per_second=round(totals.records / seconds) if seconds else None,
-    )
+    _log_finished(totals, started, directory=str(directory))
     return totals
 
 
@@ -190,16 +194,5 @@ def ingest_kafka(
         source.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    seconds = time.perf_counter() - started
-    log.info(
-        "ingest finished",
-        source="kafka",
-        records=totals.records,
-        rows=totals.rows,
-        rejected=totals.rejected,
-        tombstones=totals.tombstones,
-        already_loaded=totals.skipped_already_loaded,
-        seconds=round(seconds, 2),
-        records_per_second=round(totals.records / seconds) if seconds else None,
-    )
+    _log_finished(totals, started, source="kafka")
     return totals

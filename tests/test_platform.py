@@ -97,7 +97,7 @@ def duckdb_marts(home: Path) -> dict[str, tuple[list[str], list[tuple]]]:
         return marts
 
 
-def trino_marts(settings: Settings) -> dict[str, tuple[list[str], list[tuple]]]:
+def trino_marts() -> dict[str, tuple[list[str], list[tuple]]]:
     connection = connect(host="127.0.0.1", port=platform.TRINO_PORT, user="dataplat",
                          catalog="iceberg", schema="marts")  # fmt: skip
     cursor = connection.cursor()
@@ -118,7 +118,7 @@ def test_every_mart_is_identical_on_trino_and_on_duckdb(platform_home: KafkaLoad
     """Same data set, two paths (files → DuckDB; Kafka → Trino, both incremental with late
     data): every row of every mart is the same."""
     embedded = duckdb_marts(pipeline_home)
-    platform_marts = trino_marts(platform_home.settings)
+    platform_marts = trino_marts()
     assert sorted(platform_marts) == sorted(embedded)
     assert len(embedded) >= 20
     for table, (columns, rows) in embedded.items():
