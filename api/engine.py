@@ -103,6 +103,13 @@ class DuckDBServingEngine:
         self.fetch_all(PING_SQL)
 
 
+# Trino errors that say "not now" rather than "wrong query": a restarting coordinator
+# answers HTTP 503 or SERVER_STARTING_UP, and NO_NODES_AVAILABLE until its worker registers.
+_MISSING_OBJECT = ("TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND", "CATALOG_NOT_FOUND")
+_TRANSIENT_TYPES = ("EXTERNAL", "INSUFFICIENT_RESOURCES")
+_TRANSIENT_NAMES = ("SERVER_STARTING_UP", "SERVER_SHUTTING_DOWN", "NO_NODES_AVAILABLE")
+
+
 class TrinoEngine:
     """Reads the marts through Trino (platform mode); parameters become a prepared
     statement's bound values (``EXECUTE ... USING``), never text in the SQL."""
@@ -128,9 +135,25 @@ class TrinoEngine:
             "(`make platform-up`) or set DATAPLAT_TRINO_URL"
         )
 
+    def _translate(self, exc: Exception) -> Exception:
+        """EngineUnavailable (a 503) for "not now" or a missing mart; the error itself
+        (a 500) when our SQL is wrong."""
+        from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
+
+        if isinstance(exc, TrinoQueryError):
+            if exc.error_name in _MISSING_OBJECT:
+                return EngineUnavailable(
+                    f"the marts lack a table ({exc.message}); run `dataplat transform`"
+                )
+            if exc.error_type in _TRANSIENT_TYPES or exc.error_name in _TRANSIENT_NAMES:
+                return self._unavailable(exc)
+            return exc
+        if isinstance(exc, (TrinoConnectionError, HttpError, RequestException, OSError)):
+            return self._unavailable(exc)
+        return exc
+
     def _execute(self, sql: str, params: Sequence[Any]):
         from trino.dbapi import connect
-        from trino.exceptions import TrinoConnectionError, TrinoExternalError, TrinoUserError
 
         # A connection per request: the client's connection is an HTTP session, not a socket.
         connection = connect(**self._options)
@@ -138,26 +161,23 @@ class TrinoEngine:
         try:
             cursor.execute(sql, list(params) if params else None)
             columns = [d[0] for d in cursor.description]
-        except TrinoUserError as exc:
+        except Exception as exc:
             connection.close()
-            if exc.error_name in ("TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND", "CATALOG_NOT_FOUND"):
-                raise EngineUnavailable(
-                    f"the marts lack a table ({exc.message}); run `dataplat transform`"
-                ) from exc
-            raise
-        except (TrinoConnectionError, TrinoExternalError, RequestException, OSError) as exc:
-            connection.close()
-            raise self._unavailable(exc) from exc
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         return connection, cursor, columns
 
     def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        from trino.exceptions import TrinoConnectionError
-
         connection, cursor, columns = self._execute(sql, params)
         try:
             return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        except (TrinoConnectionError, RequestException, OSError) as exc:
-            raise self._unavailable(exc) from exc
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         finally:
             connection.close()
 

@@ -190,10 +190,24 @@ def up_kafka() -> None:
 
 
 def _trino_ready() -> bool:
+    """Started and able to run a query: right after start-up the coordinator's worker may
+    not be registered yet (NO_NODES_AVAILABLE), so /v1/info alone is not enough."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{TRINO_PORT}/v1/info", timeout=2) as r:
-            return b'"starting":false' in r.read()
+            if b'"starting":false' not in r.read():
+                return False
     except OSError:
+        return False
+    from requests import RequestException
+    from trino.dbapi import connect
+    from trino.exceptions import DatabaseError, HttpError
+
+    try:
+        connection = connect(host="127.0.0.1", port=TRINO_PORT, user="dataplat", max_attempts=1)
+        cursor = connection.cursor()
+        cursor.execute("select count(*) from system.runtime.nodes where state = 'active'")
+        return cursor.fetchone()[0] > 0
+    except (DatabaseError, HttpError, RequestException, OSError):
         return False
 
 

@@ -170,10 +170,12 @@ def ingest_kafka(
                 now = time.perf_counter()
                 if batch is not None:
                     sink.add_batch(batch)
+                caught_up = batch is None and source.caught_up()
+                # Idle means caught up all along: a broker outage is not "nothing new".
+                if not caught_up:
                     idle_since = None
                 elif idle_since is None:
                     idle_since = now
-                caught_up = batch is None and source.caught_up()
                 if sink.pending and (
                     sink.pending >= settings.batch_records
                     or now - last_commit >= settings.commit_interval_seconds

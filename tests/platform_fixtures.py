@@ -52,10 +52,10 @@ def split_parts(source: Path, target: Path, parts: int = PARTS) -> list[Path]:
 class Loader:
     """`dataplat ingest --from-kafka` as a process whose JSON log is read as it runs."""
 
-    def __init__(self, env: dict[str, str], stop_when_idle: float):
+    def __init__(self, env: dict[str, str], stop_when_idle: float | None):
+        idle = ["--stop-when-idle", str(stop_when_idle)] if stop_when_idle is not None else []
         self.process = subprocess.Popen(
-            [*DATAPLAT, "--log-json", "ingest", "--from-kafka", "default",
-             "--stop-when-idle", str(stop_when_idle)],
+            [*DATAPLAT, "--log-json", "ingest", "--from-kafka", "default", *idle],
             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -82,6 +82,37 @@ class Loader:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._reader.join()
+
+    def wait_until_landed(self, load: KafkaLoad, timeout: float = 300) -> bool:
+        """True once the Iceberg tables' offsets reach every partition's end: each record is
+        in its topic's table or in rejected_messages, whichever was committed last."""
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import AdminClient, OffsetSpec
+
+        from loader.offsets import read_watermarks
+        from loader.schemas import ALL_TOPICS
+
+        admin = AdminClient({"bootstrap.servers": load.env["DATAPLAT_KAFKA_BOOTSTRAP"]})
+        topics = admin.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t in ALL_TOPICS for p in topics[t].partitions]
+        ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions})
+        high = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+        catalog = open_catalog(load.settings)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            landed: dict[tuple[str, int], int] = {}
+            for name in RAW_TABLES:
+                for tp, offset in read_watermarks(catalog.load_table(f"raw.{name}")).items():
+                    landed[tp] = max(landed.get(tp, 0), offset)
+            if all(landed.get(tp, 0) >= end for tp, end in high.items()):
+                return True
+            time.sleep(1)
+        return False
+
+    def stop(self, timeout: float) -> int:
+        """SIGTERM: the loader commits what it holds and exits."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
         returncode = self.process.wait(timeout=timeout)
@@ -161,7 +192,8 @@ def kafka_load_with_kills(
 def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
     """Parts 4-5 published around a broker restart while one loader keeps running."""
     load = kafka_load_with_kills
-    loader = Loader(load.env, stop_when_idle=8)
+    # No --stop-when-idle: the broker's downtime and the publisher's start-up must not end it.
+    loader = Loader(load.env, stop_when_idle=None)
     run_cli("publish", "--from-dir", str(load.parts[KILL_PHASE_PARTS]), env=load.env)
     assert loader.wait_for_commits(1), "".join(loader.lines[-20:])
     platform.down(("kafka",))
@@ -169,7 +201,8 @@ def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
     platform.up(("kafka",))
     for part in load.parts[KILL_PHASE_PARTS + 1 :]:
         run_cli("publish", "--from-dir", str(part), env=load.env)
-    load.broker_restart_exit = loader.wait(timeout=300)
+    assert loader.wait_until_landed(load), "".join(loader.lines[-20:])
+    load.broker_restart_exit = loader.stop(timeout=120)
     load.broker_restart_log = loader.lines
     return load
 

@@ -168,6 +168,27 @@ def test_trino_down_gives_503_and_fails_readiness_not_liveness(platform_api: htt
     assert platform_api.get("/readiness").status_code == 200
 
 
+def test_trino_errors_split_into_retry_later_and_our_bug(platform_home: KafkaLoad):
+    """A missing mart or a Trino that is not ready yet is a 503 the client can retry; an
+    error in our own SQL stays an error (a 500 in the API) instead of hiding as "down"."""
+    from trino.exceptions import TrinoQueryError
+
+    from api.engine import EngineUnavailable, TrinoEngine
+
+    engine = TrinoEngine(platform_home.settings)
+    with pytest.raises(EngineUnavailable, match="run `dataplat transform`"):
+        engine.fetch_all("select * from marts.no_such_mart")
+    with pytest.raises(TrinoQueryError) as wrong:
+        engine.fetch_all("select 1 / 0")
+    assert wrong.value.error_name == "DIVISION_BY_ZERO"
+    # What a coordinator answers in its first seconds (payloads as Trino sends them).
+    for name, kind in [("SERVER_STARTING_UP", "INTERNAL_ERROR"),
+                       ("NO_NODES_AVAILABLE", "INSUFFICIENT_RESOURCES")]:  # fmt: skip
+        error = TrinoQueryError({"errorName": name, "errorType": kind, "message": name})
+        translated = engine._translate(error)
+        assert isinstance(translated, EngineUnavailable) and "make platform-up" in str(translated)
+
+
 def test_publish_reports_an_unreachable_broker(small_dataset: Path):
     result = run_cli(
         "publish", "--from-dir", str(small_dataset), "--bootstrap", "127.0.0.1:1", check=False
