@@ -136,13 +136,29 @@ def transform(
         bool, typer.Option(help="Rebuild incremental models from all raw data.")
     ] = False,
     select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. +marts.")] = None,
+    from_day: Annotated[
+        date | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Backfill: rebuild from this KST day (raw data)."),
+    ] = None,
+    to_day: Annotated[
+        date | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Backfill: last KST day to rebuild (inclusive)."),
+    ] = None,
 ) -> None:
-    """Build every dbt model and test (dbt build) for every day in the data, then publish."""
-    from dataplat.transform import TransformError
+    """Build every dbt model and test (dbt build) for every day in the data, then publish.
+
+    Incremental models rebuild the days with newly ingested events; --from-day/--to-day also
+    rebuild those days from the raw tables (a backfill: running it twice changes nothing)."""
+    from dataplat.transform import TransformError, rebuild_vars
     from dataplat.transform import transform as run_transform
 
+    if to_day and not from_day:
+        _fail("--to-day needs --from-day")
     try:
-        published = run_transform(get_settings(), full_refresh=full_refresh, select=select)
+        days = rebuild_vars(from_day, to_day or from_day) if from_day else None
+        published = run_transform(
+            get_settings(), full_refresh=full_refresh, select=select, dbt_vars=days
+        )
     except TransformError as exc:
         _fail(str(exc))
     if published:
@@ -150,9 +166,45 @@ def transform(
 
 
 @app.command()
+def maintain(
+    table: Annotated[
+        list[str] | None, typer.Option(help="raw.<name>; repeat for several. Default: all raw.")
+    ] = None,
+) -> None:
+    """Table maintenance of the raw tables: compaction of small files, snapshot expiry, orphan
+    file removal (retention from DATAPLAT_SNAPSHOT_RETENTION_HOURS and friends). Safe while
+    the loader runs."""
+    from dataplat.maintenance import maintain_embedded, maintain_on_trino
+
+    settings = get_settings()
+    if settings.engine == "trino":
+        for statement in maintain_on_trino(settings, table):
+            console.print(statement)
+        return
+    for report in maintain_embedded(settings, table):
+        console.print(
+            f"{report.table}: {report.files_compacted} files compacted into "
+            f"{report.files_written}, {report.snapshots_expired} snapshots expired, "
+            f"{report.orphans_removed} orphan files removed"
+        )
+
+
+@app.command("dbt-manifest")
+def dbt_manifest() -> None:
+    """Parse the dbt project into target/manifest.json, which the Airflow DAGs render from."""
+    from dataplat.transform import TransformError, run_dbt
+
+    settings = get_settings()
+    try:
+        run_dbt(settings, ["parse"])
+    except TransformError as exc:
+        _fail(str(exc))
+    console.print(f"manifest: {settings.dbt_project_dir / 'target' / 'manifest.json'}")
+
+
+@app.command()
 def docs() -> None:
     """Generate the dbt docs site (the analysts' map of models and columns)."""
-    from dataplat.settings import DBT_PROJECT_DIR
     from dataplat.transform import TransformError, refresh_raw_views, run_dbt
 
     settings = get_settings()
@@ -163,7 +215,7 @@ def docs() -> None:
     except TransformError as exc:
         _fail(str(exc))
     console.print(
-        f"docs: {DBT_PROJECT_DIR / 'target' / 'index.html'} "
+        f"docs: {settings.dbt_project_dir / 'target' / 'index.html'} "
         "(browse with `dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`)"
     )
 

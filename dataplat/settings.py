@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     catalog_uri: str | None = None
     warehouse: str | None = None
 
+    # The dbt project the transform and the Airflow DAGs build (an analyst's checkout works).
+    dbt_project_dir: Path = DBT_PROJECT_DIR
+    # An S3 warehouse (s3://...): where and how pyiceberg reaches it (MinIO in compose).
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
     duckdb_path: Path | None = None
     serving_dir: Path | None = None
 
@@ -37,6 +45,18 @@ class Settings(BaseSettings):
     trino_url: str = "http://127.0.0.1:8089"
     trino_user: str = "dataplat"
     trino_catalog: str = "iceberg"
+
+    # Table maintenance (`dataplat maintain`, the Airflow maintenance DAG).
+    snapshot_retention_hours: float = Field(default=168, gt=0)  # time travel kept this long
+    orphan_file_retention_hours: float = Field(default=72, gt=0)  # spares writes in flight
+    compaction_target_file_mb: int = Field(default=128, gt=0)
+    compaction_min_files: int = Field(default=4, ge=2)  # small files a partition needs
+
+    # Orchestration (orchestration/): alerts, the pool dbt tasks share, the watermark sensors.
+    alert_webhook_url: str | None = None
+    airflow_dbt_pool: str = "dataplat_dbt"
+    watermark_poke_seconds: float = 60
+    watermark_timeout_hours: float = 12
 
     # API
     auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home

@@ -8,9 +8,10 @@ API keeps answering from the previous file while dbt writes.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ import structlog
 from pyiceberg.exceptions import NoSuchTableError
 
 from dataplat.duck import install_iceberg_extension
-from dataplat.settings import DBT_PROJECT_DIR, Settings
+from dataplat.settings import Settings
 from loader.catalog import AUDIT_NAMESPACE, AUDIT_TABLE, ensure_audit_table, open_catalog
 from loader.schemas import RAW_NAMESPACE, RAW_TABLES
 
@@ -70,26 +71,30 @@ def refresh_raw_views(settings: Settings) -> dict[str, str]:
     return views
 
 
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The variables profiles.yml reads the connection from."""
+    trino = urlsplit(settings.trino_url)
+    return {
+        "DATAPLAT_DUCKDB_PATH": str(settings.duckdb_path),
+        "DATAPLAT_TRINO_HOST": trino.hostname or "127.0.0.1",
+        "DATAPLAT_TRINO_PORT": str(trino.port or 8080),
+        "DATAPLAT_TRINO_HTTP_SCHEME": trino.scheme or "http",
+        "DATAPLAT_TRINO_USER": settings.trino_user,
+        "DATAPLAT_TRINO_CATALOG": settings.trino_catalog,
+    }
+
+
 def run_dbt(settings: Settings, command: list[str]) -> None:
     """Runs a dbt command on the project with the target of the configured engine."""
     from dbt.cli.main import dbtRunner
 
-    # profiles.yml reads the connection from the environment.
-    trino = urlsplit(settings.trino_url)
-    os.environ.update(
-        DATAPLAT_DUCKDB_PATH=str(settings.duckdb_path),
-        DATAPLAT_TRINO_HOST=trino.hostname or "127.0.0.1",
-        DATAPLAT_TRINO_PORT=str(trino.port or 8080),
-        DATAPLAT_TRINO_HTTP_SCHEME=trino.scheme or "http",
-        DATAPLAT_TRINO_USER=settings.trino_user,
-        DATAPLAT_TRINO_CATALOG=settings.trino_catalog,
-    )
+    os.environ.update(dbt_environment(settings))
     args = [
         *command,
         "--project-dir",
-        str(DBT_PROJECT_DIR),
+        str(settings.dbt_project_dir),
         "--profiles-dir",
-        str(DBT_PROJECT_DIR),
+        str(settings.dbt_project_dir),
         "--target",
         dbt_target(settings),
         "--log-path",
@@ -135,8 +140,19 @@ def publish_marts(settings: Settings) -> Path:
     return published
 
 
+def rebuild_vars(first: date, last: date) -> dict[str, str]:
+    """dbt vars that make incremental models rebuild the KST days first..last (inclusive)."""
+    if last < first:
+        raise TransformError(f"the last day {last} is before the first day {first}")
+    return {"rebuild_from": first.isoformat(), "rebuild_to": last.isoformat()}
+
+
 def transform(
-    settings: Settings, *, full_refresh: bool = False, select: str | None = None
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    dbt_vars: dict[str, str] | None = None,
 ) -> Path | None:
     started = time.perf_counter()
     if settings.engine == "duckdb":
@@ -148,6 +164,8 @@ def transform(
         command.append("--full-refresh")
     if select:
         command += ["--select", select]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
     run_dbt(settings, command)
     published = publish_marts(settings) if settings.engine == "duckdb" else None
     log.info("transform finished", seconds=round(time.perf_counter() - started, 1))

@@ -34,7 +34,18 @@ def open_catalog(settings: Settings) -> SqlCatalog:
         )
     if settings.warehouse.startswith("file://"):
         Path(settings.warehouse.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    return SqlCatalog(settings.catalog_name, uri=settings.catalog_uri, warehouse=settings.warehouse)
+    s3 = {
+        "s3.endpoint": settings.s3_endpoint,
+        "s3.region": settings.s3_region,
+        "s3.access-key-id": settings.s3_access_key_id,
+        "s3.secret-access-key": settings.s3_secret_access_key,
+    }
+    return SqlCatalog(
+        settings.catalog_name,
+        uri=settings.catalog_uri,
+        warehouse=settings.warehouse,
+        **{key: value for key, value in s3.items() if value},
+    )
 
 
 def ensure_raw_tables(catalog: SqlCatalog) -> dict[str, Table]:

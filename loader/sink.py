@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from loader import offsets
@@ -32,6 +33,14 @@ from loader.schemas import (
 from loader.weblog_sql import PARSE_SQL
 
 log = structlog.get_logger("loader.sink")
+
+# Commits lost to a concurrent writer (table maintenance) are retried this often.
+COMMIT_ATTEMPTS = 5
+
+
+class LoaderConflict(RuntimeError):
+    """Another loader committed offsets to the same table: exactly once is at risk."""
+
 
 _MARKS_SCHEMA = pa.schema(
     [
@@ -248,6 +257,26 @@ class IcebergSink:
             return {}
         return {offsets.EVENT_TIME_PROPERTY: self._event_time_watermark.isoformat()}
 
+    def _append(self, name: str, data: pa.Table, properties: dict[str, str]) -> None:
+        """Appends one table's batch. Table maintenance (compaction, snapshot expiry) may commit
+        in between: then the table is reloaded and the append retried on top of it, after
+        checking that no other loader moved the offsets meanwhile."""
+        table = self._tables[name]
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                table.append(data.cast(table.schema().as_arrow()), snapshot_properties=properties)
+                return
+            except CommitFailedException as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                table = self._tables[name] = table.refresh()
+                if offsets.read_watermarks(table) != self._watermarks[name]:
+                    raise LoaderConflict(
+                        f"the offsets of {name} changed under this loader: another loader "
+                        "writes the same tables; run one loader per catalog"
+                    ) from exc
+                log.info("commit retried after a concurrent commit", table=name, attempt=attempt)
+
     @property
     def event_time_watermark(self) -> datetime | None:
         return self._event_time_watermark
@@ -274,10 +303,7 @@ class IcebergSink:
                 properties.update(self._advance_event_time(data))
             if self._before_commit is not None:
                 self._before_commit(name)
-            self._tables[name].append(
-                data.cast(self._tables[name].schema().as_arrow()),
-                snapshot_properties=properties,
-            )
+            self._append(name, data, properties)
             self._watermarks[name] = marks
             stats.rows[name] = data.num_rows
             log.debug("committed", table=name, rows=data.num_rows)

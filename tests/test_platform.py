@@ -20,6 +20,8 @@ from trino.dbapi import connect
 
 from dataplat.settings import Settings
 from infra import platform
+from loader.catalog import open_catalog
+from loader.schemas import RAW_TABLES
 from tests.conftest import run_cli
 from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
 
@@ -205,3 +207,31 @@ def test_kafka_loader_commits_an_event_time_watermark(platform_home: KafkaLoad):
     newest = max(row[4] for row in raw_table_rows(platform_home.settings)["weblog_events"])
     assert read_event_time_watermark(table) == newest
     assert json.loads(table.current_snapshot().summary["dataplat.offsets"])
+
+
+def test_table_maintenance_through_trino_keeps_rows_and_offsets(platform_home: KafkaLoad):
+    """Trino's optimize / expire_snapshots / remove_orphan_files on every raw table: fewer
+    files, the same rows, and the loader's offsets still readable (it resumes from them)."""
+    from loader.offsets import read_watermarks
+
+    settings = platform_home.settings
+    catalog = open_catalog(settings)
+
+    def state():
+        tables = {name: catalog.load_table(f"raw.{name}") for name in RAW_TABLES}
+        return (
+            {name: len(list(t.scan().plan_files())) for name, t in tables.items()},
+            {name: read_watermarks(t) for name, t in tables.items()},
+        )
+
+    rows_before = raw_table_rows(settings)
+    files_before, offsets_before = state()
+    result = run_cli("maintain", env={**platform_home.env,
+                                      "DATAPLAT_SNAPSHOT_RETENTION_HOURS": "0.0003"})  # fmt: skip
+    assert "execute optimize" in result.stdout and "execute expire_snapshots" in result.stdout
+    files_after, offsets_after = state()
+    assert offsets_after == offsets_before
+    assert raw_table_rows(settings) == rows_before
+    assert files_after["weblog_events"] < files_before["weblog_events"], (files_before, files_after)
+    # What Trino kept: the current snapshot and the loader's newest (if that one is older).
+    assert len(catalog.load_table("raw.weblog_events").metadata.snapshots) <= 2

@@ -20,7 +20,21 @@
     ) as neighbourhood
 {%- endmacro %}
 
-{#- The CTEs ``changed_days`` and ``rebuild_days`` from stg_weblog__events (empty on a full build). -#}
+{#- Days a run is asked to rebuild whatever was ingested: vars rebuild_from and rebuild_to
+    (KST dates, inclusive), as the scheduler's daily runs and backfills pass them. Rebuilding
+    a day from the raw tables gives the same rows however often it runs, so re-running a date
+    range is idempotent. -#}
+{% macro requested_days_given() -%}
+    {{ return(var('rebuild_from', none) is not none) }}
+{%- endmacro %}
+
+{% macro requested_date_range(date_column) -%}
+    {%- set last = var('rebuild_to', var('rebuild_from')) -%}
+    {{ date_column }} between cast('{{ var('rebuild_from') }}' as date) and cast('{{ last }}' as date)
+{%- endmacro %}
+
+{#- The CTEs ``changed_days`` and ``rebuild_days`` from stg_weblog__events (empty on a full
+    build): the neighbourhood of days with newly ingested events, plus the requested days. -#}
 {% macro rebuild_days_ctes() -%}
     changed_days as (
         select distinct date_kst
@@ -29,6 +43,12 @@
     ),
     rebuild_days as (
         {{ days_to_rebuild() }}
+        {%- if requested_days_given() %}
+        union
+        select distinct date_kst
+        from {{ ref('stg_weblog__events') }}
+        where {{ requested_date_range('date_kst') }}
+        {%- endif %}
     ),
 {%- endmacro %}
 

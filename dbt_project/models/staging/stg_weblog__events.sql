@@ -16,6 +16,9 @@ changed_days as (
     select distinct cast({{ to_kst('event_time') }} as date) as date_kst
     from {{ source('raw', 'weblog_events') }}
     where {{ ingested_since_last_run() }}
+    {%- if requested_days_given() %}
+        or {{ requested_date_range('cast(' ~ to_kst('event_time') ~ ' as date)') }}
+    {%- endif %}
 ),
 {% endif %}
 

@@ -1,0 +1,262 @@
+"""Table maintenance of the raw Iceberg tables: snapshot expiry, small-file compaction and
+removal of orphan files, while the loader keeps committing.
+
+Embedded, pyiceberg does the work; on the platform, Trino's ``ALTER TABLE ... EXECUTE``. Both
+keep the newest snapshot that carries the loader's Kafka offsets, whatever the retention: the
+loader resumes from it. Compaction commits one small bin of files at a time, so a loader
+commit in between costs one retry on either side, never data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.fs as pafs
+import structlog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.snapshots import ancestors_of
+
+from dataplat.settings import Settings
+from loader import offsets
+from loader.catalog import open_catalog
+from loader.schemas import RAW_NAMESPACE, RAW_TABLES
+
+log = structlog.get_logger("maintenance")
+
+COMMIT_ATTEMPTS = 5
+
+
+@dataclass
+class MaintenanceReport:
+    table: str
+    snapshots_expired: int = 0
+    files_compacted: int = 0
+    files_written: int = 0
+    orphans_removed: int = 0
+    orphan_paths: list[str] = field(default_factory=list)
+
+
+def raw_table_names() -> list[str]:
+    return [f"{RAW_NAMESPACE}.{name}" for name in RAW_TABLES]
+
+
+def _newest_offsets_snapshot_ms(table: Table) -> int | None:
+    """When the newest snapshot carrying the loader's offsets was committed."""
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        if snapshot.summary is not None and snapshot.summary[offsets.OFFSETS_PROPERTY]:
+            return snapshot.timestamp_ms
+    return None
+
+
+def _carried_properties(table: Table) -> dict[str, str]:
+    """The loader's properties, repeated in our own snapshots so they never age out alone."""
+    carried = {}
+    for name in (offsets.OFFSETS_PROPERTY, offsets.EVENT_TIME_PROPERTY):
+        for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+            if snapshot.summary is not None and (value := snapshot.summary[name]):
+                carried[name] = value
+                break
+    return carried
+
+
+# ---------------------------------------------------------------------- embedded: pyiceberg
+
+
+def expire_snapshots(table: Table, retention: timedelta, now: datetime) -> int:
+    """Expires snapshots older than the retention, except the loader's newest one."""
+    cutoff_ms = int((now - retention).timestamp() * 1000)
+    if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
+        cutoff_ms = min(cutoff_ms, keep_ms)
+    for _attempt in range(COMMIT_ATTEMPTS):
+        table = table.refresh()
+        current = table.current_snapshot()
+        doomed = [
+            s.snapshot_id
+            for s in table.metadata.snapshots
+            if s.timestamp_ms < cutoff_ms
+            and (current is None or s.snapshot_id != current.snapshot_id)
+        ]
+        if not doomed:
+            return 0
+        try:
+            table.maintenance.expire_snapshots().by_ids(doomed).commit()
+            return len(doomed)
+        except CommitFailedException:
+            continue
+    raise CommitFailedException(f"{table.name()}: snapshot expiry kept losing to other commits")
+
+
+def _small_file_bins(table: Table, target_bytes: int, min_files: int) -> list[list[FileScanTask]]:
+    """Bins of small files of one partition each, every bin about the target size."""
+    by_partition: dict[tuple, list[FileScanTask]] = defaultdict(list)
+    for task in table.scan().plan_files():
+        if task.file.file_size_in_bytes < target_bytes * 3 // 4:
+            key = (task.file.spec_id, tuple(task.file.partition))
+            by_partition[key].append(task)
+    bins = []
+    for tasks in by_partition.values():
+        if len(tasks) < min_files:
+            continue
+        current: list[FileScanTask] = []
+        size = 0
+        for task in sorted(tasks, key=lambda t: t.file.file_path):
+            current.append(task)
+            size += task.file.file_size_in_bytes
+            if size >= target_bytes:
+                bins.append(current)
+                current, size = [], 0
+        if len(current) >= 2:
+            bins.append(current)
+    return bins
+
+
+def _commit_rewrite(table: Table, old: list[DataFile], new: list[DataFile]) -> Table:
+    for _attempt in range(COMMIT_ATTEMPTS):
+        table = table.refresh()
+        live = {task.file.file_path for task in table.scan().plan_files()}
+        if not all(f.file_path in live for f in old):
+            raise CommitFailedException(f"{table.name()}: files to compact vanished")
+        try:
+            with table.transaction() as tx:
+                snapshot = tx.update_snapshot(snapshot_properties=_carried_properties(table))
+                with snapshot.overwrite() as rewrite:
+                    for data_file in old:
+                        rewrite.delete_data_file(data_file)
+                    for data_file in new:
+                        rewrite.append_data_file(data_file)
+            return table
+        except CommitFailedException:
+            # The loader appended meanwhile; appends never touch the files being replaced.
+            log.info("compaction commit retried after a concurrent commit", table=table.name())
+    raise CommitFailedException(f"{table.name()}: compaction kept losing to other commits")
+
+
+def compact_small_files(table: Table, target_bytes: int, min_files: int) -> tuple[int, int]:
+    """Rewrites bins of small files into files of about the target size; returns
+    (files replaced, files written)."""
+    replaced = written = 0
+    for bin_tasks in _small_file_bins(table, target_bytes, min_files):
+        scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+        data = scan.to_table(bin_tasks)
+        new = list(_dataframe_to_data_files(table.metadata, data, table.io, uuid.uuid4()))
+        table = _commit_rewrite(table, [t.file for t in bin_tasks], new)
+        replaced += len(bin_tasks)
+        written += len(new)
+    return replaced, written
+
+
+def _referenced_files(table: Table) -> set[str]:
+    metadata = table.metadata
+    paths = {table.metadata_location}
+    paths.update(entry.metadata_file for entry in metadata.metadata_log)
+    for snapshot in metadata.snapshots:
+        paths.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(table.io):
+            paths.add(manifest.manifest_path)
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                paths.add(entry.data_file.file_path)
+    paths.update(s.statistics_path for s in metadata.statistics)
+    return {_strip_scheme(p) for p in paths}
+
+
+def _strip_scheme(path: str) -> str:
+    return path.removeprefix("file://")
+
+
+def remove_orphan_files(table: Table, older_than: datetime) -> list[str]:
+    """Deletes files under the table's location that no snapshot or metadata file references
+    and that are older than ``older_than`` (younger ones may belong to a commit in flight)."""
+    table = table.refresh()
+    filesystem, root = pafs.FileSystem.from_uri(table.location())
+    referenced = _referenced_files(table)
+    removed = []
+    for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):
+        if info.type != pafs.FileType.File or info.mtime is None:
+            continue
+        if _strip_scheme(info.path) in referenced or info.mtime >= older_than:
+            continue
+        filesystem.delete_file(info.path)
+        removed.append(info.path)
+    return removed
+
+
+def maintain_embedded(
+    settings: Settings, tables: list[str] | None = None
+) -> list[MaintenanceReport]:
+    catalog = open_catalog(settings)
+    now = datetime.now(UTC)
+    reports = []
+    for name in tables or raw_table_names():
+        table = catalog.load_table(name)
+        report = MaintenanceReport(name)
+        report.files_compacted, report.files_written = compact_small_files(
+            table, settings.compaction_target_file_mb << 20, settings.compaction_min_files
+        )
+        report.snapshots_expired = expire_snapshots(
+            table, timedelta(hours=settings.snapshot_retention_hours), now
+        )
+        report.orphan_paths = remove_orphan_files(
+            table, now - timedelta(hours=settings.orphan_file_retention_hours)
+        )
+        report.orphans_removed = len(report.orphan_paths)
+        log.info(
+            "table maintained", **{k: v for k, v in vars(report).items() if k != "orphan_paths"}
+        )
+        reports.append(report)
+    return reports
+
+
+# ---------------------------------------------------------------------- platform: Trino
+
+
+def trino_statements(settings: Settings, name: str, table: Table, now: datetime) -> list[str]:
+    """Trino's own maintenance procedures for one table, the loader's snapshot spared."""
+    retention = timedelta(hours=settings.snapshot_retention_hours)
+    if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
+        age = now - datetime.fromtimestamp(keep_ms / 1000, UTC)
+        retention = min(retention, age + timedelta(minutes=1))
+    qualified = f"{settings.trino_catalog}.{name}"
+    orphans = timedelta(hours=settings.orphan_file_retention_hours)
+    return [
+        f"alter table {qualified} execute optimize"
+        f"(file_size_threshold => '{settings.compaction_target_file_mb * 3 // 4}MB')",
+        f"alter table {qualified} execute expire_snapshots"
+        f"(retention_threshold => '{int(retention.total_seconds())}s')",
+        f"alter table {qualified} execute remove_orphan_files"
+        f"(retention_threshold => '{int(orphans.total_seconds())}s')",
+    ]
+
+
+def maintain_on_trino(settings: Settings, tables: list[str] | None = None) -> list[str]:
+    from urllib.parse import urlsplit
+
+    from trino.dbapi import connect
+
+    catalog = open_catalog(settings)
+    url = urlsplit(settings.trino_url)
+    connection = connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 8080,
+        http_scheme=url.scheme or "http",
+        user=settings.trino_user,
+    )
+    executed = []
+    try:
+        for name in tables or raw_table_names():
+            table = catalog.load_table(name)
+            for statement in trino_statements(settings, name, table, datetime.now(UTC)):
+                cursor = connection.cursor()
+                cursor.execute(statement)
+                cursor.fetchall()
+                executed.append(statement)
+            log.info("table maintained", table=name, engine="trino")
+    finally:
+        connection.close()
+    return executed
