@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint format bench clean platform-up platform-down
+.PHONY: setup demo test lint format bench clean platform-up platform-down airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -41,6 +41,10 @@ BENCH_DAY_EVENTS ?= 80000000
 bench: setup
 	$(VENV)/bin/python -m bench.loader_throughput
 	$(VENV)/bin/python -m bench.transform_day --events-per-day $(BENCH_DAY_EVENTS)
+
+# Airflow standalone on the embedded target (UI on http://localhost:8080); see orchestration/.
+airflow: setup
+	$(VENV)/bin/python -m orchestration.local
 
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs

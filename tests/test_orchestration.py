@@ -1,0 +1,294 @@
+"""Airflow on the embedded target: the DAG folder, the daily DAG against `dataplat transform`,
+backfills run twice, and a failing dbt test alerting a real local webhook.
+
+DAG runs go through `airflow dags test` (dag.test()) in a child process with its own
+AIRFLOW_HOME (SQLite metadata database), as an operator would run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pytest
+
+from dataplat.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+AIRFLOW = [sys.executable, "-m", "airflow"]
+# Three KST days from 2026-01-30: the first two are complete (the loader's watermark is past
+# their end), and the second is a month's last day.
+FIRST_DAY = "2026-01-30"
+DAYS = {"2026-01-30": "2026-01-29T15:00:00+00:00", "2026-01-31": "2026-01-30T15:00:00+00:00"}
+DAY_COLUMNS = ("date_kst", "as_of_date")
+RUN_COLUMNS = {"_ingested_at"}  # when rows were landed: differs between two homes
+
+
+@pytest.fixture(scope="module")
+def three_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("orchestration") / "topics"
+    run_cli(
+        "generate", "--out", str(out), "--days", "3", "--events-per-day", "10000",
+        "--malls", "6", "--seed", "11", "--start", FIRST_DAY,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory, three_days: Path) -> dict[str, str]:
+    """A metadata database, the DAG folder of the repo, and an embedded home holding the raw
+    tables (nothing built yet)."""
+    root = tmp_path_factory.mktemp("airflow")
+    env = {
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "DATAPLAT_HOME": str(root / "home"),
+    }
+    subprocess.run([*AIRFLOW, "db", "migrate"], env={**os.environ, **env}, check=True,
+                   capture_output=True)  # fmt: skip
+    run_cli("dbt-manifest", env=env)
+    run_cli("ingest", "--from-dir", str(three_days), env=env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def reference_home(tmp_path_factory: pytest.TempPathFactory, three_days: Path) -> Path:
+    home = tmp_path_factory.mktemp("reference") / "home"
+    env = {"DATAPLAT_HOME": str(home)}
+    run_cli("ingest", "--from-dir", str(three_days), env=env)
+    run_cli("transform", env=env)
+    return home
+
+
+def run_dag(env: dict[str, str], dag_id: str, logical_date: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*AIRFLOW, "dags", "test", dag_id, logical_date],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+
+
+def published(home: Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every published mart: its columns (without run stamps) and sorted rows."""
+    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()]  # fmt: skip
+        marts = {}
+        for table in tables:
+            result = con.execute(f"select * from marts.{table}")
+            columns = [d[0] for d in result.description]
+            keep = [i for i, c in enumerate(columns) if c not in RUN_COLUMNS]
+            rows = sorted((tuple(row[i] for i in keep) for row in result.fetchall()), key=repr)
+            marts[table] = ([columns[i] for i in keep], rows)
+        return marts
+
+
+def rows_of_day(marts: dict, day: str) -> dict[str, list[tuple]]:
+    """The rows of every day-keyed mart for one KST day."""
+    selected = {}
+    for table, (columns, rows) in marts.items():
+        if key := next((c for c in DAY_COLUMNS if c in columns), None):
+            position = columns.index(key)
+            selected[table] = [r for r in rows if str(r[position]) == day]
+    return selected
+
+
+# ---------------------------------------------------------------------- the DAG folder
+
+INSPECT = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=__import__("os").environ["AIRFLOW__CORE__DAGS_FOLDER"])
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
+for dag in bag.dags.values():
+    timetable = dag.timetable
+    out["dags"][dag.dag_id] = {
+        "timetable": type(timetable).__name__,
+        "cron": getattr(timetable, "expression", None),
+        "timezone": str(getattr(timetable, "timezone", "")),
+        "assets": sorted(a.uri for a in timetable.asset_condition.objects)
+            if getattr(timetable, "asset_condition", None) is not None else [],
+        "tasks": {t.task_id: {"type": type(t).__name__, "retries": t.retries, "pool": t.pool,
+                              "upstream": sorted(t.upstream_task_ids),
+                              "outlets": [getattr(o, "uri", "") for o in t.outlets],
+                              "alerts": bool(t.on_failure_callback)} for t in dag.tasks},
+    }
+print("DAG_FOLDER=" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dag_folder(airflow_env: dict[str, str]) -> dict:
+    result = subprocess.run([sys.executable, "-c", INSPECT], env={**os.environ, **airflow_env},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("DAG_FOLDER=")]
+    return json.loads(line.removeprefix("DAG_FOLDER="))
+
+
+def test_dag_folder_imports_with_the_expected_schedules(dag_folder: dict):
+    assert dag_folder["errors"] == {}
+    dags = dag_folder["dags"]
+    assert set(dags) == {"dataplat_hourly", "dataplat_daily", "dataplat_monthly",
+                         "dataplat_maintenance"}  # fmt: skip
+    assert (dags["dataplat_hourly"]["cron"], dags["dataplat_hourly"]["timezone"]) == (
+        "0 * * * *", "Asia/Seoul")  # fmt: skip
+    assert (dags["dataplat_daily"]["cron"], dags["dataplat_daily"]["timezone"]) == (
+        "0 0 * * *", "Asia/Seoul")  # fmt: skip
+    assert dags["dataplat_hourly"]["timetable"] == "CronDataIntervalTimetable"
+    assert dags["dataplat_daily"]["timetable"] == "CronDataIntervalTimetable"
+    # Monthly waits for the asset the daily DAG emits once a month's last day is built.
+    assert dags["dataplat_monthly"]["assets"] == ["dataplat://marts/month-closed"]
+    announce = dags["dataplat_daily"]["tasks"]["announce_month_closed"]
+    assert announce["outlets"] == ["dataplat://marts/month-closed"]
+    assert dags["dataplat_maintenance"]["cron"] == "0 4 * * *"
+
+
+def test_dags_wait_for_the_loader_then_build_models_each_followed_by_its_tests(dag_folder: dict):
+    for dag_id, tag in [("dataplat_hourly", "hourly"), ("dataplat_daily", "daily"),
+                        ("dataplat_monthly", "monthly")]:  # fmt: skip
+        tasks = dag_folder["dags"][dag_id]["tasks"]
+        group = f"dbt_{tag}."
+        runs = {t: v for t, v in tasks.items() if t.startswith(group) and t.endswith(".run")}
+        tests = {t: v for t, v in tasks.items() if t.startswith(group) and t.endswith(".test")}
+        sources = {t: v for t, v in tasks.items() if t.startswith(group) and t.endswith(".source")}
+        assert runs and tests and sources, dag_id
+        # Models retry, tests and freshness checks do not; every task alerts on failure.
+        assert {v["retries"] for v in runs.values()} == {2}
+        assert {v["retries"] for v in {**tests, **sources}.values()} == {0}
+        assert all(v["alerts"] for v in tasks.values())
+        # DuckDB has one writer: every task touching the build shares one pool.
+        assert {v["pool"] for v in {**runs, **tests}.values()} == {"dataplat_dbt"}
+        # A model's own tests follow it directly.
+        for run_id in runs:
+            model = run_id.removesuffix(".run")
+            if f"{model}.test" in tests:
+                assert tests[f"{model}.test"]["upstream"] == [run_id]
+        # Source freshness comes before the first staging model reading it.
+        stg = tasks[f"{group}stg_weblog__events.run"]["upstream"]
+        assert stg == [f"{group}raw_weblog_events.test"]
+        assert tasks[f"{group}raw_weblog_events.test"]["upstream"] == [
+            f"{group}raw_weblog_events.source"]  # fmt: skip
+        assert tasks[f"{group}raw_weblog_events.source"]["upstream"] == ["pin_raw_snapshots"]
+        assert tasks["publish_marts"]["upstream"]
+        if tag != "monthly":
+            assert tasks["pin_raw_snapshots"]["upstream"] == ["wait_for_loader"]
+    daily = dag_folder["dags"]["dataplat_daily"]["tasks"]
+    # Marts that do not depend on each other are built in parallel after the staging layer.
+    parallel = [t for t in daily if t.endswith(".run") and daily[t]["upstream"] ==
+                daily["dbt_daily.mall_orders_daily.run"]["upstream"]]  # fmt: skip
+    assert len(parallel) >= 2, parallel
+
+
+# ---------------------------------------------------------------------- running the DAGs
+
+
+@pytest.fixture(scope="module")
+def daily_runs(airflow_env: dict[str, str]) -> list[dict]:
+    """The daily DAG for both complete days, then the same two days once more (a backfill
+    of a range already built): the published marts after each round."""
+    home = Path(airflow_env["DATAPLAT_HOME"])
+    rounds = []
+    for _ in range(2):
+        for day, logical_date in DAYS.items():
+            result = run_dag(airflow_env, "dataplat_daily", logical_date)
+            assert result.returncode == 0, f"{day}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+        rounds.append(published(home))
+    return rounds
+
+
+def test_daily_dag_builds_each_day_as_dataplat_transform_does(
+    daily_runs: list[dict], reference_home: Path
+):
+    reference = published(reference_home)
+    for day in DAYS:
+        built, expected = rows_of_day(daily_runs[0], day), rows_of_day(reference, day)
+        assert set(built) >= {"platform_visitors_daily", "mall_orders_daily",
+                              "segment_recent_high_value", "mall_ranking_daily"}  # fmt: skip
+        for table, rows in built.items():
+            assert rows, f"{table} has no rows for {day}"
+            assert rows == expected[table], f"{table} differs from `dataplat transform` on {day}"
+
+
+def test_a_backfill_run_twice_leaves_the_marts_as_one_run(daily_runs: list[dict]):
+    first, second = daily_runs
+    assert first.keys() == second.keys()
+    for table in first:
+        assert second[table] == first[table], f"{table} changed when the days were rebuilt"
+
+
+def test_transform_backfill_rebuilds_exactly_the_days_given(reference_home: Path):
+    """`dataplat transform --from-day/--to-day` (the CLI form of a backfill) changes nothing
+    when re-run on days already built from the same raw data."""
+    before = published(reference_home)
+    run_cli("transform", "--from-day", "2026-01-30", "--to-day", "2026-01-31",
+            env={"DATAPLAT_HOME": str(reference_home)})  # fmt: skip
+    assert published(reference_home) == before
+    bad = run_cli("transform", "--from-day", "2026-01-31", "--to-day", "2026-01-30",
+                  env={"DATAPLAT_HOME": str(reference_home)}, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "before the first day" in bad.stderr
+
+
+# ---------------------------------------------------------------------- alerts
+
+
+class WebhookReceiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        WebhookReceiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def webhook() -> str:
+    WebhookReceiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/dataplat"
+    server.shutdown()
+
+
+def test_a_failing_dbt_test_fails_its_task_and_alerts_the_webhook(
+    airflow_env: dict[str, str], webhook: str, tmp_path: Path, daily_runs: list[dict]
+):
+    # An analyst's checkout with a data test that cannot pass.
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "tests" / "assert_no_hits_at_all.sql").write_text(
+        "select event_id from {{ ref('stg_weblog__events') }}\n"
+    )
+    env = {**airflow_env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
+           "DATAPLAT_ALERT_WEBHOOK_URL": webhook}  # fmt: skip
+    run_cli("dbt-manifest", env=env)
+
+    result = run_dag(env, "dataplat_daily", DAYS["2026-01-30"])
+    assert result.returncode != 0, "the DAG run succeeded despite a failing dbt test"
+
+    alerts = WebhookReceiver.received
+    assert [a["task_id"] for a in alerts] == ["dbt_daily.stg_weblog__events.test"]
+    alert = alerts[0]
+    assert alert["dag_id"] == "dataplat_daily"
+    assert alert["logical_date"].startswith("2026-01-29T15:00:00")
+    assert alert["try_number"] == 1  # tests are not retried
+    assert "dataplat_daily" in alert["log_url"] and "stg_weblog__events.test" in alert["log_url"]
+    assert "assert_no_hits_at_all" in alert["error"]
+    assert "failed" in alert["text"]
+    # The marts the API serves were left as the last good run published them.
+    assert published(Path(airflow_env["DATAPLAT_HOME"])) == daily_runs[-1]
