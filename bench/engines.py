@@ -1,0 +1,98 @@
+"""The same generated day through both engines: DuckDB (embedded: SQLite catalog, local
+files) and Trino (platform: PostgreSQL catalog, `make platform-up`), side by side.
+
+    make platform-up
+    .venv/bin/python -m bench.engines [--events-per-day 2000000] [--malls 200] [--only duckdb|trino]
+
+Per engine: `dataplat ingest --from-dir` (files → Iceberg, into that engine's catalog), then
+`dataplat transform --full-refresh`, then `dataplat transform` (incremental, nothing new).
+The Trino half RESETS THE PLATFORM (Iceberg catalog, warehouse, topics) first: never run it
+while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+from rich.table import Table
+
+from bench.common import Phase, console, dump_records, run_phase
+from bench.kafka_loader import (
+    dataplat_environment,
+    generate_dumps,
+    platform_env,
+    require_platform,
+)
+from infra import platform
+
+ENGINES = {"duckdb": "DuckDB (embedded)", "trino": "Trino (platform)"}
+PHASES = ("ingest (files → Iceberg)", "transform --full-refresh", "transform (incremental)")
+
+
+def run_engine(dumps: Path, home: Path) -> list[Phase]:
+    """Ingest, full build, incremental build, with the settings in os.environ."""
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    return [
+        run_phase(PHASES[0], ["ingest", "--from-dir", str(dumps)], home),
+        run_phase(PHASES[1], ["transform", "--full-refresh"], home),
+        run_phase(PHASES[2], ["transform"], home),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events-per-day", type=int, default=2_000_000)
+    parser.add_argument("--malls", type=int, default=200)
+    parser.add_argument("--workdir", type=Path, default=Path("data/bench/engines"))
+    parser.add_argument("--only", choices=sorted(ENGINES), help="run one engine only")
+    args = parser.parse_args()
+
+    workdir = args.workdir.resolve()
+    engines = [args.only] if args.only else list(ENGINES)
+    results: dict[str, list[Phase]] = {}
+    with dataplat_environment({}):
+        dumps = generate_dumps(workdir, args.events_per_day, 1, args.malls, 1)
+    if "trino" in engines:
+        require_platform()  # before the long embedded half, not after it
+    if "duckdb" in engines:
+        # No DATAPLAT_* setting but the home run_phase sets: every default is embedded.
+        with dataplat_environment({}):
+            results["duckdb"] = run_engine(dumps, workdir / "embedded")
+    if "trino" in engines:
+        # The raw tables land in the PostgreSQL catalog (file ingest works against any
+        # catalog); DATAPLAT_ENGINE=trino makes dbt build on Trino.
+        with dataplat_environment({**platform_env(), "DATAPLAT_ENGINE": "trino"}):
+            platform.reset()
+            results["trino"] = run_engine(dumps, workdir / "platform")
+
+    records = dump_records(dumps)
+    table = Table(title=f"one day, {records:,} records: seconds per phase and engine")
+    table.add_column("phase")
+    for engine in engines:
+        table.add_column(f"{ENGINES[engine]} s", justify="right")
+    if len(engines) == 2:
+        table.add_column("Trino / DuckDB", justify="right")
+    for i, name in enumerate(PHASES):
+        seconds = [results[engine][i].seconds for engine in engines]
+        row = [name, *(f"{s:,.1f}" for s in seconds)]
+        if len(seconds) == 2:
+            row.append(f"{seconds[1] / seconds[0]:,.2f}x")
+        table.add_row(*row)
+    console.print(table)
+    for engine in engines:
+        ingest = results[engine][0]
+        console.print(f"{ENGINES[engine]}: ingest {records / ingest.seconds:,.0f} records/s")
+    console.print(
+        "seconds: wall time of each `dataplat` command; Trino's own CPU and memory are those "
+        f"of its server process, outside them. Machine: {os.cpu_count()} cores."
+    )
+
+
+if __name__ == "__main__":
+    main()
