@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint format bench clean platform-up platform-down airflow
+.PHONY: setup demo test lint format bench bench-platform clean platform-up platform-down airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -45,6 +45,13 @@ bench: setup
 # Airflow standalone on the embedded target (UI on http://localhost:8080); see orchestration/.
 airflow: setup
 	$(VENV)/bin/python -m orchestration.local
+
+# On the platform servers (resets their data): Kafka loader throughput and memory, and the
+# same day transformed on DuckDB and on Trino.
+bench-platform: setup
+	$(VENV)/bin/python -m infra.platform up
+	$(VENV)/bin/python -m bench.kafka_loader
+	$(VENV)/bin/python -m bench.engines
 
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs

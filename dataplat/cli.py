@@ -179,7 +179,7 @@ def maintain(
     settings = get_settings()
     if settings.engine == "trino":
         for statement in maintain_on_trino(settings, table):
-            console.print(statement)
+            typer.echo(statement)  # stdout, unwrapped: what ran on Trino
         return
     for report in maintain_embedded(settings, table):
         console.print(

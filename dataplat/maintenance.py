@@ -216,22 +216,34 @@ def maintain_embedded(
 # ---------------------------------------------------------------------- platform: Trino
 
 
-def trino_statements(settings: Settings, name: str, table: Table, now: datetime) -> list[str]:
-    """Trino's own maintenance procedures for one table, the loader's snapshot spared."""
-    retention = timedelta(hours=settings.snapshot_retention_hours)
-    if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
-        age = now - datetime.fromtimestamp(keep_ms / 1000, UTC)
-        retention = min(retention, age + timedelta(minutes=1))
+TRINO_STEPS = ("optimize", "expire_snapshots", "remove_orphan_files")
+# Trino expires what is older than now minus the threshold, a little after we compute it.
+EXPIRY_MARGIN = timedelta(seconds=10)
+
+
+def trino_statement(settings: Settings, name: str, step: str, table: Table, now: datetime) -> str:
+    """One of Trino's maintenance procedures for one table, the loader's snapshot spared."""
     qualified = f"{settings.trino_catalog}.{name}"
-    orphans = timedelta(hours=settings.orphan_file_retention_hours)
-    return [
-        f"alter table {qualified} execute optimize"
-        f"(file_size_threshold => '{settings.compaction_target_file_mb * 3 // 4}MB')",
-        f"alter table {qualified} execute expire_snapshots"
-        f"(retention_threshold => '{int(retention.total_seconds())}s')",
-        f"alter table {qualified} execute remove_orphan_files"
-        f"(retention_threshold => '{int(orphans.total_seconds())}s')",
-    ]
+    if step == "optimize":
+        threshold = f"{settings.compaction_target_file_mb * 3 // 4}MB"
+        return f"alter table {qualified} execute optimize(file_size_threshold => '{threshold}')"
+    if step == "expire_snapshots":
+        retention = timedelta(hours=settings.snapshot_retention_hours)
+        if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
+            # Stretch the threshold back past the loader's newest snapshot.
+            age = now - datetime.fromtimestamp(keep_ms / 1000, UTC)
+            retention = max(retention, age + EXPIRY_MARGIN)
+        seconds = int(retention.total_seconds()) + 1
+        return (
+            f"alter table {qualified} execute expire_snapshots(retention_threshold => '{seconds}s')"
+        )
+    if step == "remove_orphan_files":
+        seconds = int(timedelta(hours=settings.orphan_file_retention_hours).total_seconds())
+        return (
+            f"alter table {qualified} execute remove_orphan_files"
+            f"(retention_threshold => '{seconds}s')"
+        )
+    raise ValueError(f"unknown maintenance step {step!r}; one of {', '.join(TRINO_STEPS)}")
 
 
 def maintain_on_trino(settings: Settings, tables: list[str] | None = None) -> list[str]:
@@ -250,8 +262,10 @@ def maintain_on_trino(settings: Settings, tables: list[str] | None = None) -> li
     executed = []
     try:
         for name in tables or raw_table_names():
-            table = catalog.load_table(name)
-            for statement in trino_statements(settings, name, table, datetime.now(UTC)):
+            for step in TRINO_STEPS:
+                # Computed just before it runs: optimize may take minutes and commit.
+                table = catalog.load_table(name)
+                statement = trino_statement(settings, name, step, table, datetime.now(UTC))
                 cursor = connection.cursor()
                 cursor.execute(statement)
                 cursor.fetchall()

@@ -206,9 +206,26 @@ def _trino_ready() -> bool:
         connection = connect(host="127.0.0.1", port=TRINO_PORT, user="dataplat", max_attempts=1)
         cursor = connection.cursor()
         cursor.execute("select count(*) from system.runtime.nodes where state = 'active'")
-        return cursor.fetchone()[0] > 0
+        if cursor.fetchone()[0] == 0:
+            return False
+        # The iceberg catalog answers too (it opens its JDBC connection on first use).
+        cursor.execute("select count(*) from iceberg.information_schema.schemata")
+        cursor.fetchall()
+        return True
     except (DatabaseError, HttpError, RequestException, OSError):
         return False
+
+
+def trino_environment(warehouse_uri: str) -> dict[str, str]:
+    """The ${ENV:...} values of infra/conf/trino: PostgreSQL on loopback with trust auth. The
+    warehouse is file:// here, so the S3 settings are never used (docker-compose.yml sets
+    real ones for MinIO) but must have values."""
+    return {
+        "TRINO_PORT": str(TRINO_PORT), "PG_HOST": "127.0.0.1", "PG_PORT": str(PG_PORT),
+        "PG_PASSWORD": "", "WAREHOUSE_URI": warehouse_uri,
+        "S3_ENDPOINT": "http://127.0.0.1:9000", "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY": "unused", "S3_SECRET_KEY": "unused",
+    }  # fmt: skip
 
 
 def up_trino(warehouse_uri: str) -> None:
@@ -226,9 +243,7 @@ def up_trino(warehouse_uri: str) -> None:
             f"-Dplugin.dir={home / 'plugin'}",
             "io.trino.server.TrinoServer",
         ]  # fmt: skip
-        env = {"TRINO_PORT": str(TRINO_PORT), "PG_PORT": str(PG_PORT),
-               "WAREHOUSE_URI": warehouse_uri}  # fmt: skip
-        _spawn("trino", args, env)
+        _spawn("trino", args, trino_environment(warehouse_uri))
     _wait("trino", _trino_ready, RUN / "trino.log", 240)
 
 

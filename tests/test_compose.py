@@ -1,0 +1,61 @@
+"""docker-compose.yml cannot run here (no Docker engine), so what keeps it honest is checked
+statically: it mounts the very Trino files `make platform-up` starts Trino with, sets every
+${ENV:...} value those files read, as infra/platform.py does, and names only real settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from dataplat.settings import Settings
+from infra import platform
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+TRINO_CONF = REPO / "infra" / "conf" / "trino"
+
+
+def placeholders(path: Path) -> set[str]:
+    return set(re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", path.read_text()))
+
+
+def trino_mounts() -> dict[Path, str]:
+    """Host file -> container path of the Trino service's bind mounts."""
+    mounts = {}
+    for volume in COMPOSE["services"]["trino"]["volumes"]:
+        host, container, *_ = volume.split(":")
+        mounts[(REPO / host).resolve()] = container
+    return mounts
+
+
+def test_compose_trino_mounts_every_file_the_native_trino_reads():
+    native = {TRINO_CONF / "config.properties", TRINO_CONF / "jvm.config",
+              *(TRINO_CONF / "catalog").glob("*.properties")}  # fmt: skip
+    mounts = trino_mounts()
+    assert native <= set(mounts), f"not mounted in docker-compose.yml: {native - set(mounts)}"
+    assert mounts[TRINO_CONF / "catalog" / "iceberg.properties"] == (
+        "/etc/trino/catalog/iceberg.properties"
+    )
+
+
+def test_both_launchers_set_every_value_the_trino_files_read():
+    needed = set().union(*(placeholders(path) for path in trino_mounts()))
+    assert {"PG_HOST", "PG_PASSWORD", "WAREHOUSE_URI", "S3_ENDPOINT"} <= needed
+    compose_env = set(COMPOSE["services"]["trino"]["environment"])
+    native_env = set(platform.trino_environment("file:///tmp/warehouse"))
+    assert needed <= compose_env, f"docker-compose.yml lacks {needed - compose_env}"
+    assert needed <= native_env, f"infra/platform.py lacks {needed - native_env}"
+
+
+def test_compose_names_only_real_settings_and_the_catalog_trino_uses():
+    shared = COMPOSE["x-dataplat-env"]
+    fields = {f"DATAPLAT_{name.upper()}" for name in Settings.model_fields}
+    catalog = (TRINO_CONF / "catalog" / "iceberg.properties").read_text()
+    assert f"iceberg.jdbc-catalog.catalog-name={shared['DATAPLAT_CATALOG_NAME']}" in catalog
+    for service in ("loader", "api", "transform"):
+        env = COMPOSE["services"][service]["environment"]
+        assert shared.items() <= env.items(), f"{service} lost the shared settings"
+        unknown = {key for key in env if key.startswith("DATAPLAT_")} - fields
+        assert not unknown, f"{service} sets no such settings: {unknown}"
