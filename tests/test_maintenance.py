@@ -18,6 +18,7 @@ from loader.catalog import open_catalog
 from loader.offsets import read_watermarks
 from loader.schemas import RAW_TABLES
 from tests.conftest import DATAPLAT, run_cli
+from tests.marts import published_marts
 from tests.platform_fixtures import raw_table_rows
 
 pytestmark = pytest.mark.slow
@@ -131,11 +132,9 @@ def test_orphans_and_files_of_expired_snapshots_are_removed(maintained_home):
 
 
 def test_marts_built_after_maintenance_equal_the_pipeline(maintained_home, pipeline_home):
-    from tests.test_orchestration import published
-
     home = maintained_home["home"]
     run_cli("transform", env={"DATAPLAT_HOME": str(home)})
-    assert published(home) == published(pipeline_home)
+    assert published_marts(home) == published_marts(pipeline_home)
 
 
 def test_trino_expiry_threshold_spares_the_loaders_newest_snapshot(maintained_home):

@@ -17,11 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-import duckdb
 import pytest
 
-from dataplat.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from dataplat.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import run_cli
+from tests.marts import published_marts
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,6 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 FIRST_DAY = "2026-01-30"
 DAYS = {"2026-01-30": "2026-01-29T15:00:00+00:00", "2026-01-31": "2026-01-30T15:00:00+00:00"}
 DAY_COLUMNS = ("date_kst", "as_of_date")
-RUN_COLUMNS = {"_ingested_at"}  # when rows were landed: differs between two homes
 
 
 @pytest.fixture(scope="module")
@@ -76,22 +75,6 @@ def run_dag(env: dict[str, str], dag_id: str, logical_date: str) -> subprocess.C
         [*AIRFLOW, "dags", "test", dag_id, logical_date],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
-
-
-def published(home: Path) -> dict[str, tuple[list[str], list[tuple]]]:
-    """Every published mart: its columns (without run stamps) and sorted rows."""
-    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()]  # fmt: skip
-        marts = {}
-        for table in tables:
-            result = con.execute(f"select * from marts.{table}")
-            columns = [d[0] for d in result.description]
-            keep = [i for i, c in enumerate(columns) if c not in RUN_COLUMNS]
-            rows = sorted((tuple(row[i] for i in keep) for row in result.fetchall()), key=repr)
-            marts[table] = ([columns[i] for i in keep], rows)
-        return marts
 
 
 def rows_of_day(marts: dict, day: str) -> dict[str, list[tuple]]:
@@ -203,14 +186,14 @@ def daily_runs(airflow_env: dict[str, str]) -> list[dict]:
         for day, logical_date in DAYS.items():
             result = run_dag(airflow_env, "dataplat_daily", logical_date)
             assert result.returncode == 0, f"{day}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
-        rounds.append(published(home))
+        rounds.append(published_marts(home))
     return rounds
 
 
 def test_daily_dag_builds_each_day_as_dataplat_transform_does(
     daily_runs: list[dict], reference_home: Path
 ):
-    reference = published(reference_home)
+    reference = published_marts(reference_home)
     for day in DAYS:
         built, expected = rows_of_day(daily_runs[0], day), rows_of_day(reference, day)
         assert set(built) >= {"platform_visitors_daily", "mall_orders_daily",
@@ -230,10 +213,10 @@ def test_a_backfill_run_twice_leaves_the_marts_as_one_run(daily_runs: list[dict]
 def test_transform_backfill_rebuilds_exactly_the_days_given(reference_home: Path):
     """`dataplat transform --from-day/--to-day` (the CLI form of a backfill) changes nothing
     when re-run on days already built from the same raw data."""
-    before = published(reference_home)
+    before = published_marts(reference_home)
     run_cli("transform", "--from-day", "2026-01-30", "--to-day", "2026-01-31",
             env={"DATAPLAT_HOME": str(reference_home)})  # fmt: skip
-    assert published(reference_home) == before
+    assert published_marts(reference_home) == before
     bad = run_cli("transform", "--from-day", "2026-01-31", "--to-day", "2026-01-30",
                   env={"DATAPLAT_HOME": str(reference_home)}, check=False)  # fmt: skip
     assert bad.returncode == 1 and "before the first day" in bad.stderr
@@ -291,4 +274,4 @@ def test_a_failing_dbt_test_fails_its_task_and_alerts_the_webhook(
     assert "assert_no_hits_at_all" in alert["error"]
     assert "failed" in alert["text"]
     # The marts the API serves were left as the last good run published them.
-    assert published(Path(airflow_env["DATAPLAT_HOME"])) == daily_runs[-1]
+    assert published_marts(Path(airflow_env["DATAPLAT_HOME"])) == daily_runs[-1]

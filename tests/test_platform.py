@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 from trino.dbapi import connect
@@ -24,6 +21,7 @@ from infra import platform
 from loader.catalog import open_catalog
 from loader.schemas import RAW_TABLES
 from tests.conftest import run_cli
+from tests.marts import comparable, published_marts
 from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
 
 pytestmark = pytest.mark.slow
@@ -68,38 +66,6 @@ def test_broker_restart_while_the_loader_runs(kafka_load_complete: KafkaLoad, pi
         assert platform_rows[name] == embedded_rows[name], f"raw.{name} differs"
 
 
-def _normalise(value):
-    # The engines' drivers differ in Python types, not in values: decimals that are whole
-    # numbers, aware datetimes in different zones.
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)
-    return value
-
-
-# When the loader committed a row: a fact about each run, not about the data.
-RUN_COLUMNS = {"_ingested_at"}
-
-
-def _comparable(columns: list[str], rows) -> tuple[list[str], list[tuple]]:
-    keep = [i for i, c in enumerate(columns) if c not in RUN_COLUMNS]
-    normalised = [tuple(_normalise(row[i]) for i in keep) for row in rows]
-    return [columns[i] for i in keep], sorted(normalised, key=repr)
-
-
-def duckdb_marts(home: Path) -> dict[str, tuple[list[str], list[tuple]]]:
-    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()]  # fmt: skip
-        marts = {}
-        for table in tables:
-            result = con.execute(f"select * from marts.{table}")
-            marts[table] = _comparable([d[0] for d in result.description], result.fetchall())
-        return marts
-
-
 def trino_marts() -> dict[str, tuple[list[str], list[tuple]]]:
     connection = connect(host="127.0.0.1", port=platform.TRINO_PORT, user="dataplat",
                          catalog="iceberg", schema="marts")  # fmt: skip
@@ -112,7 +78,7 @@ def trino_marts() -> dict[str, tuple[list[str], list[tuple]]]:
     for (table,) in cursor.fetchall():
         cursor.execute(f'select * from marts."{table}"')
         rows = cursor.fetchall()
-        marts[table] = _comparable([d[0] for d in cursor.description], rows)
+        marts[table] = comparable([d[0] for d in cursor.description], rows)
     connection.close()
     return marts
 
@@ -120,7 +86,7 @@ def trino_marts() -> dict[str, tuple[list[str], list[tuple]]]:
 def test_every_mart_is_identical_on_trino_and_on_duckdb(platform_home: KafkaLoad, pipeline_home):
     """Same data set, two paths (files → DuckDB; Kafka → Trino, both incremental with late
     data): every row of every mart is the same."""
-    embedded = duckdb_marts(pipeline_home)
+    embedded = published_marts(pipeline_home)
     platform_marts = trino_marts()
     assert sorted(platform_marts) == sorted(embedded)
     assert len(embedded) >= 20
