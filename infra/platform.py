@@ -37,6 +37,7 @@ TRINO_VERSION = "476"
 TRINO_HDFS_VERSION = "474"
 PG_PORT, KAFKA_PORT, TRINO_PORT = 5433, 9092, 8089
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CATALOG_URI = f"postgresql+psycopg2://dataplat@127.0.0.1:{PG_PORT}/iceberg_catalog"
 
 
 class PlatformError(RuntimeError):
@@ -200,7 +201,7 @@ def _trino_ready() -> bool:
         return False
     from requests import RequestException
     from trino.dbapi import connect
-    from trino.exceptions import DatabaseError, HttpError
+    from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
 
     try:
         connection = connect(host="127.0.0.1", port=TRINO_PORT, user="dataplat", max_attempts=1)
@@ -212,7 +213,7 @@ def _trino_ready() -> bool:
         cursor.execute("select count(*) from iceberg.information_schema.schemata")
         cursor.fetchall()
         return True
-    except (DatabaseError, HttpError, RequestException, OSError):
+    except (DatabaseError, TrinoQueryError, HttpError, RequestException, OSError):
         return False
 
 
@@ -253,12 +254,21 @@ SERVICES = ("postgres", "kafka", "trino")
 def environment() -> str:
     """The settings that point `dataplat` at these servers."""
     return (
-        f"DATAPLAT_CATALOG_URI=postgresql+psycopg2://dataplat@127.0.0.1:{PG_PORT}/iceberg_catalog\n"
+        f"DATAPLAT_CATALOG_URI={CATALOG_URI}\n"
         f"DATAPLAT_WAREHOUSE={(RUN / 'warehouse').as_uri()}\n"
         f"DATAPLAT_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}\n"
         f"DATAPLAT_TRINO_URL=http://127.0.0.1:{TRINO_PORT}\n"
         "DATAPLAT_ENGINE=trino"
     )
+
+
+def create_catalog_tables(warehouse_uri: str) -> None:
+    """The Iceberg JDBC catalog's own tables, created by pyiceberg's SqlCatalog if missing.
+    Trino's JDBC catalog does not create them: on a fresh database its first query fails
+    with "Cannot check and eventually update SQL schema"."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    SqlCatalog("lakehouse", uri=CATALOG_URI, warehouse=warehouse_uri).close()
 
 
 def up(names: tuple[str, ...] = SERVICES) -> None:
@@ -267,6 +277,7 @@ def up(names: tuple[str, ...] = SERVICES) -> None:
     warehouse.mkdir(exist_ok=True)
     if "postgres" in names:
         up_postgres()
+        create_catalog_tables(warehouse.as_uri())
     if "kafka" in names:
         up_kafka()
     if "trino" in names:
