@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import duckdb
 from requests import RequestException
@@ -115,13 +115,9 @@ class TrinoEngine:
     statement's bound values (``EXECUTE ... USING``), never text in the SQL."""
 
     def __init__(self, settings: Settings):
-        url = urlsplit(settings.trino_url)
         self._url = settings.trino_url
         self._options = {
-            "host": url.hostname or "127.0.0.1",
-            "port": url.port or 8080,
-            "http_scheme": url.scheme or "http",
-            "user": settings.trino_user,
+            **settings.trino_connection,
             "catalog": settings.trino_catalog,
             "schema": "marts",
             # Fail fast when Trino is down: the client answers 503 and the caller retries.
@@ -152,6 +148,16 @@ class TrinoEngine:
             return self._unavailable(exc)
         return exc
 
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
     def _execute(self, sql: str, params: Sequence[Any]):
         from trino.dbapi import connect
 
@@ -159,25 +165,19 @@ class TrinoEngine:
         connection = connect(**self._options)
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, list(params) if params else None)
-            columns = [d[0] for d in cursor.description]
-        except Exception as exc:
+            with self._translated_errors():
+                cursor.execute(sql, list(params) if params else None)
+                columns = [d[0] for d in cursor.description]
+        except Exception:
             connection.close()
-            translated = self._translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            raise
         return connection, cursor, columns
 
     def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         connection, cursor, columns = self._execute(sql, params)
         try:
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        except Exception as exc:
-            translated = self._translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            with self._translated_errors():
+                return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         finally:
             connection.close()
 

@@ -192,14 +192,14 @@ def maintain(
 @app.command("dbt-manifest")
 def dbt_manifest() -> None:
     """Parse the dbt project into target/manifest.json, which the Airflow DAGs render from."""
-    from dataplat.transform import TransformError, run_dbt
+    from dataplat.transform import TransformError, dbt_manifest_path, run_dbt
 
     settings = get_settings()
     try:
         run_dbt(settings, ["parse"])
     except TransformError as exc:
         _fail(str(exc))
-    console.print(f"manifest: {settings.dbt_project_dir / 'target' / 'manifest.json'}")
+    console.print(f"manifest: {dbt_manifest_path(settings)}")
 
 
 @app.command()

@@ -21,7 +21,6 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
-from pyiceberg.table.snapshots import ancestors_of
 
 from dataplat.settings import Settings
 from loader import offsets
@@ -49,20 +48,16 @@ def raw_table_names() -> list[str]:
 
 def _newest_offsets_snapshot_ms(table: Table) -> int | None:
     """When the newest snapshot carrying the loader's offsets was committed."""
-    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
-        if snapshot.summary is not None and snapshot.summary[offsets.OFFSETS_PROPERTY]:
-            return snapshot.timestamp_ms
-    return None
+    snapshot = offsets.newest_snapshot_with(table, offsets.OFFSETS_PROPERTY)
+    return snapshot.timestamp_ms if snapshot is not None else None
 
 
 def _carried_properties(table: Table) -> dict[str, str]:
     """The loader's properties, repeated in our own snapshots so they never age out alone."""
     carried = {}
     for name in (offsets.OFFSETS_PROPERTY, offsets.EVENT_TIME_PROPERTY):
-        for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
-            if snapshot.summary is not None and (value := snapshot.summary[name]):
-                carried[name] = value
-                break
+        if (value := offsets.newest_property(table, name)) is not None:
+            carried[name] = value
     return carried
 
 
@@ -93,11 +88,16 @@ def expire_snapshots(table: Table, retention: timedelta, now: datetime) -> int:
     raise CommitFailedException(f"{table.name()}: snapshot expiry kept losing to other commits")
 
 
+def small_file_bytes(target_bytes: int) -> int:
+    """Files under three quarters of the target size are compacted (on both engines)."""
+    return target_bytes * 3 // 4
+
+
 def _small_file_bins(table: Table, target_bytes: int, min_files: int) -> list[list[FileScanTask]]:
     """Bins of small files of one partition each, every bin about the target size."""
     by_partition: dict[tuple, list[FileScanTask]] = defaultdict(list)
     for task in table.scan().plan_files():
-        if task.file.file_size_in_bytes < target_bytes * 3 // 4:
+        if task.file.file_size_in_bytes < small_file_bytes(target_bytes):
             key = (task.file.spec_id, tuple(task.file.partition))
             by_partition[key].append(task)
     bins = []
@@ -225,7 +225,7 @@ def trino_statement(settings: Settings, name: str, step: str, table: Table, now:
     """One of Trino's maintenance procedures for one table, the loader's snapshot spared."""
     qualified = f"{settings.trino_catalog}.{name}"
     if step == "optimize":
-        threshold = f"{settings.compaction_target_file_mb * 3 // 4}MB"
+        threshold = f"{small_file_bytes(settings.compaction_target_file_mb << 20)}B"
         return f"alter table {qualified} execute optimize(file_size_threshold => '{threshold}')"
     if step == "expire_snapshots":
         retention = timedelta(hours=settings.snapshot_retention_hours)
@@ -247,18 +247,10 @@ def trino_statement(settings: Settings, name: str, step: str, table: Table, now:
 
 
 def maintain_on_trino(settings: Settings, tables: list[str] | None = None) -> list[str]:
-    from urllib.parse import urlsplit
-
     from trino.dbapi import connect
 
     catalog = open_catalog(settings)
-    url = urlsplit(settings.trino_url)
-    connection = connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 8080,
-        http_scheme=url.scheme or "http",
-        user=settings.trino_user,
-    )
+    connection = connect(**settings.trino_connection)
     executed = []
     try:
         for name in tables or raw_table_names():

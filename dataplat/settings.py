@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,17 @@ class Settings(BaseSettings):
         """The symlink the API follows to the newest published marts file."""
         assert self.serving_dir is not None
         return self.serving_dir / "current.duckdb"
+
+    @property
+    def trino_connection(self) -> dict[str, str | int]:
+        """host, port, http_scheme and user of ``trino.dbapi.connect``, from the Trino URL."""
+        url = urlsplit(self.trino_url)
+        return {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or 8080,
+            "http_scheme": url.scheme or "http",
+            "user": self.trino_user,
+        }
 
 
 @lru_cache

@@ -13,7 +13,6 @@ import os
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
 import structlog
@@ -73,15 +72,20 @@ def refresh_raw_views(settings: Settings) -> dict[str, str]:
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The variables profiles.yml reads the connection from."""
-    trino = urlsplit(settings.trino_url)
+    trino = settings.trino_connection
     return {
         "DATAPLAT_DUCKDB_PATH": str(settings.duckdb_path),
-        "DATAPLAT_TRINO_HOST": trino.hostname or "127.0.0.1",
-        "DATAPLAT_TRINO_PORT": str(trino.port or 8080),
-        "DATAPLAT_TRINO_HTTP_SCHEME": trino.scheme or "http",
+        "DATAPLAT_TRINO_HOST": str(trino["host"]),
+        "DATAPLAT_TRINO_PORT": str(trino["port"]),
+        "DATAPLAT_TRINO_HTTP_SCHEME": str(trino["http_scheme"]),
         "DATAPLAT_TRINO_USER": settings.trino_user,
         "DATAPLAT_TRINO_CATALOG": settings.trino_catalog,
     }
+
+
+def dbt_manifest_path(settings: Settings) -> Path:
+    """Where `dbt parse` (and every dbt command) writes the project's manifest."""
+    return settings.dbt_project_dir / "target" / "manifest.json"
 
 
 def run_dbt(settings: Settings, command: list[str]) -> None:

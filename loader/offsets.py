@@ -12,7 +12,7 @@ from datetime import datetime
 
 import orjson
 from pyiceberg.table import Table
-from pyiceberg.table.snapshots import ancestors_of
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
 OFFSETS_PROPERTY = "dataplat.offsets"
 # The newest event time committed so far (ISO 8601, UTC): schedulers wait for it to pass the
@@ -38,19 +38,27 @@ def decode(text: str) -> Watermarks:
     }
 
 
-def _newest_property(table: Table, name: str) -> str | None:
+def newest_snapshot_with(table: Table, name: str) -> Snapshot | None:
+    """The newest ancestor of the current snapshot whose summary carries the property."""
     for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
-        if snapshot.summary is not None and (text := snapshot.summary[name]):
-            return text
+        if snapshot.summary is not None and snapshot.summary[name]:
+            return snapshot
     return None
 
 
+def newest_property(table: Table, name: str) -> str | None:
+    snapshot = newest_snapshot_with(table, name)
+    if snapshot is None or snapshot.summary is None:
+        return None
+    return snapshot.summary[name]
+
+
 def read_watermarks(table: Table) -> Watermarks:
-    text = _newest_property(table, OFFSETS_PROPERTY)
+    text = newest_property(table, OFFSETS_PROPERTY)
     return decode(text) if text else {}
 
 
 def read_event_time_watermark(table: Table) -> datetime | None:
     """The newest event time the loader has committed to ``table`` (None before any)."""
-    text = _newest_property(table, EVENT_TIME_PROPERTY)
+    text = newest_property(table, EVENT_TIME_PROPERTY)
     return datetime.fromisoformat(text) if text else None

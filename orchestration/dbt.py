@@ -23,7 +23,7 @@ from cosmos.constants import (
 from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 
 from dataplat.settings import Settings
-from dataplat.transform import dbt_environment, dbt_target
+from dataplat.transform import dbt_environment, dbt_manifest_path, dbt_target
 
 KST = ZoneInfo("Asia/Seoul")
 MODEL_RETRIES = 2
@@ -33,10 +33,6 @@ MODEL_RETRY_DELAY = timedelta(minutes=2)
 def kst_day(moment: datetime) -> str:
     """The KST calendar day a moment falls on (used in templates: ``kst_day(...)``)."""
     return moment.astimezone(KST).date().isoformat()
-
-
-def manifest_path(settings: Settings):
-    return settings.dbt_project_dir / "target" / "manifest.json"
 
 
 def tests_reading_unselected_models(manifest: dict[str, Any], tag: str) -> list[str]:
@@ -67,7 +63,7 @@ def dbt_task_group(
 ) -> DbtTaskGroup:
     """The models tagged ``tag`` and all upstream of them, each followed by its tests, in
     dbt's dependency order; the raw sources' freshness is checked before the models."""
-    manifest = manifest_path(settings)
+    manifest = dbt_manifest_path(settings)
     if not manifest.exists():
         raise FileNotFoundError(
             f"no dbt manifest at {manifest}: run `dataplat dbt-manifest` (or `make airflow`)"
