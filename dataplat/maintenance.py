@@ -167,7 +167,8 @@ def _referenced_files(table: Table) -> set[str]:
 
 
 def _strip_scheme(path: str) -> str:
-    return path.removeprefix("file://")
+    """As pyarrow's file systems list paths: file:///a/b → /a/b, s3://bucket/k → bucket/k."""
+    return path.split("://", 1)[-1]
 
 
 def remove_orphan_files(table: Table, older_than: datetime) -> list[str]:
