@@ -9,6 +9,9 @@ nor duplicates a record.
 
 from __future__ import annotations
 
+import itertools
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,8 +20,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.table import Table
+from pyiceberg.exceptions import CommitFailedException, ValidationException
+from pyiceberg.table import Table, TableProperties
 
 from loader import offsets
 from loader.offsets import Watermarks
@@ -34,8 +37,10 @@ from loader.weblog_sql import PARSE_SQL
 
 log = structlog.get_logger("loader.sink")
 
-# Commits lost to a concurrent writer (table maintenance) are retried this often.
-COMMIT_ATTEMPTS = 5
+# A commit lost to a concurrent writer (table maintenance) is retried, with a growing pause,
+# for this long: maintenance on a busy machine may commit many times in a row.
+COMMIT_RETRY_SECONDS = 300.0
+COMMIT_RETRY_MAX_PAUSE = 2.0
 
 
 class LoaderConflict(RuntimeError):
@@ -67,6 +72,14 @@ class BatchStats:
         self.skipped_already_loaded += other.skipped_already_loaded
         for name, count in other.rows.items():
             self.rows[name] = self.rows.get(name, 0) + count
+
+
+def single_attempt(table: Table) -> Table:
+    """The same table with pyiceberg's commit retry off: a write through it commits once or
+    raises. The property lives only in this copy's metadata, never in the catalog."""
+    properties = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    metadata = table.metadata.model_copy(update={"properties": properties})
+    return Table(table.name(), metadata, table.metadata_location, table.io, table.catalog)
 
 
 def _micros(ms: int | None) -> int | None:
@@ -259,23 +272,37 @@ class IcebergSink:
 
     def _append(self, name: str, data: pa.Table, properties: dict[str, str]) -> None:
         """Appends one table's batch. Table maintenance (compaction, snapshot expiry) may commit
-        in between: then the table is reloaded and the append retried on top of it, after
-        checking that no other loader moved the offsets meanwhile."""
+        in between, even expire the snapshot the append started from: then the table is
+        reloaded and the append retried on top of it, after checking that no other loader
+        moved the offsets meanwhile. pyiceberg's own retry is off for these appends: it would
+        re-apply the append without that check."""
         table = self._tables[name]
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        deadline = time.monotonic() + COMMIT_RETRY_SECONDS
+        for attempt in itertools.count(1):
             try:
-                table.append(data.cast(table.schema().as_arrow()), snapshot_properties=properties)
+                writer = single_attempt(table)
+                writer.append(data.cast(table.schema().as_arrow()), snapshot_properties=properties)
+                # After the commit the copy holds the catalog's metadata, as committed.
+                self._tables[name] = writer
                 return
-            except CommitFailedException as exc:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise
+            except (CommitFailedException, ValidationException) as exc:
+                if time.monotonic() > deadline:
+                    raise CommitFailedException(
+                        f"{name}: every commit for {COMMIT_RETRY_SECONDS:.0f} s lost to another "
+                        "writer; is table maintenance running in a tight loop?"
+                    ) from exc
                 table = self._tables[name] = table.refresh()
                 if offsets.read_watermarks(table) != self._watermarks[name]:
                     raise LoaderConflict(
                         f"the offsets of {name} changed under this loader: another loader "
                         "writes the same tables; run one loader per catalog"
                     ) from exc
-                log.info("commit retried after a concurrent commit", table=name, attempt=attempt)
+                pause = min(COMMIT_RETRY_MAX_PAUSE, 0.05 * 2**attempt) * random.uniform(0.5, 1)
+                log.info(
+                    "commit retried after a concurrent commit",
+                    table=name, attempt=attempt, error=type(exc).__name__,
+                )  # fmt: skip
+                time.sleep(pause)
 
     @property
     def event_time_watermark(self) -> datetime | None:

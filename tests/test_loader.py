@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from dataplat.settings import Settings
 from loader.catalog import open_catalog
-from loader.offsets import read_event_time_watermark
+from loader.offsets import read_event_time_watermark, read_watermarks
 from loader.service import ingest_files
 from tests.kcat import cdc_change, envelope_line, weblog_event, write_dump
 
@@ -183,3 +184,54 @@ def test_event_time_watermark_is_committed_with_the_data(settings: Settings, tmp
     ingest_files(settings, tmp_path / "in", show_progress=False)
     table = open_catalog(settings).load_table("raw.weblog_events")
     assert read_event_time_watermark(table) == datetime(2026, 1, 30, 5, 30, tzinfo=UTC)
+
+
+def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Maintenance commits a compaction and expires every older snapshot, the one the loader's
+    append started from included, between the append's start and its commit (injected at
+    the catalog's commit, not left to timing). The loader reloads, checks that the offsets
+    are still its own, and commits again: every record lands once."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from dataplat.maintenance import maintain_embedded
+
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    lines = [
+        envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))
+        for o in range(12)
+    ]
+    # Four commits, four small files in one partition: something for compaction to rewrite.
+    for end in (2, 4, 6, 8):
+        write_dump(path, lines[:end])
+        ingest_files(settings, path.parent, show_progress=False)
+    write_dump(path, lines)
+
+    maintenance = settings.model_copy(
+        update={"compaction_min_files": 2, "snapshot_retention_hours": 1 / 3600}
+    )
+    original_commit = SqlCatalog.commit_table
+    interference: dict[str, object] = {}
+
+    def maintenance_commits_first(catalog, table, requirements, updates):
+        if table.name() == ("raw", "weblog_events") and not interference:
+            interference["started_from"] = table.metadata.current_snapshot_id
+            time.sleep(1.1)  # older than the one-second retention
+            interference["reports"] = maintain_embedded(maintenance, ["raw.weblog_events"])
+        return original_commit(catalog, table, requirements, updates)
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", maintenance_commits_first)
+    stats = ingest_files(settings, path.parent, show_progress=False)
+    monkeypatch.undo()
+
+    report = interference["reports"][0]
+    assert report.files_compacted == 4 and report.snapshots_expired >= 4
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert table.metadata.snapshot_by_id(interference["started_from"]) is None
+    assert stats.rows == {"weblog_events": 4}
+    events = scan(settings, "weblog_events")
+    assert sorted(events["_kafka_offset"].to_pylist()) == list(range(12))
+    assert read_watermarks(table) == {(WEBLOG, 0): 12}
+    # pyiceberg's own retry setting never reaches the catalog.
+    assert "commit.retry.num-retries" not in table.metadata.properties
