@@ -235,3 +235,31 @@ def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
     assert read_watermarks(table) == {(WEBLOG, 0): 12}
     # pyiceberg's own retry setting never reaches the catalog.
     assert "commit.retry.num-retries" not in table.metadata.properties
+
+
+def test_a_second_loader_committing_in_between_stops_the_first(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Another loader lands the same records between this append's start and its commit:
+    the retry sees offsets it did not write and stops, rather than landing them twice."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from loader.sink import LoaderConflict
+
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    write_dump(path, [envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))
+                      for o in range(4)])  # fmt: skip
+    original_commit = SqlCatalog.commit_table
+    other_loader_ran: list[bool] = []
+
+    def other_loader_commits_first(catalog, table, requirements, updates):
+        if table.name() == ("raw", "weblog_events") and not other_loader_ran:
+            other_loader_ran.append(True)
+            ingest_files(settings, path.parent, show_progress=False)
+        return original_commit(catalog, table, requirements, updates)
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", other_loader_commits_first)
+    with pytest.raises(LoaderConflict, match="another loader"):
+        ingest_files(settings, path.parent, show_progress=False)
+    monkeypatch.undo()
+    assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == [0, 1, 2, 3]
