@@ -2,7 +2,8 @@
 
 Each record goes to the partition it was dumped from, with its key, value (bytes as they
 were, broken ones included) and timestamp, in file order: a fresh topic then holds the same
-offsets as the dump. Topics are created with the dump's partition count when missing.
+offsets as the dump. Topics are created with the dump's partition count when missing, and
+without retention: the dumped timestamps may be far older than a broker keeps records.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from dataplat.kafka_logging import LibrdkafkaLogger
 from loader.file_source import dump_files, read_dump_batches
 
 log = structlog.get_logger("publish")
+
+
+TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 class PublishError(RuntimeError):
@@ -60,8 +64,11 @@ def ensure_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 1
                 f"topic {topic} has {len(existing[topic].partitions)} partitions, the dump "
                 f"needs {count}: delete the topic or add partitions"
             )
+    # Replayed records keep their dumped timestamps, often older than the broker's retention
+    # (7 days by default): with time-based retention the broker would delete them minutes
+    # after they were published, before a loader read them. Replayed topics keep everything.
     missing = [
-        NewTopic(topic, num_partitions=count, replication_factor=1)
+        NewTopic(topic, num_partitions=count, replication_factor=1, config=TOPIC_CONFIG)
         for topic, count in partitions.items()
         if topic not in existing
     ]

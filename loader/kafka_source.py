@@ -56,7 +56,9 @@ class KafkaSource:
                 "group.id": group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
+                # A stored offset the broker no longer has (records deleted by retention, a
+                # topic recreated) is an error, never a silent jump to another offset.
+                "auto.offset.reset": "error",
                 "enable.partition.eof": True,
                 "isolation.level": "read_committed",
                 "error_cb": self._on_error,
@@ -180,6 +182,8 @@ class KafkaSource:
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         self._at_end.add((message.topic(), message.partition()))
+                    elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+                        raise self._offset_out_of_range(message.topic(), message.partition())
                     elif error.fatal():
                         raise KafkaSourceError(f"fatal Kafka error: {error}")
                     else:
@@ -209,6 +213,36 @@ class KafkaSource:
                 pa.array(values, pa.binary()),
             ],
             schema=SOURCE_SCHEMA,
+        )
+
+    def _offset_out_of_range(self, topic: str, partition: int) -> KafkaSourceError:
+        """Explains a stored offset outside the broker's range: what happened, what to do."""
+        loaded = self._resume_offset(topic, partition)
+        tp = TopicPartition(topic, partition)
+        try:
+            low, high = (
+                next(iter(self._admin.list_offsets({tp: spec}).values())).result().offset
+                for spec in (OffsetSpec.earliest(), OffsetSpec.latest())
+            )
+            held = f"the broker holds offsets {low} to {high - 1}"
+        except KafkaException:
+            low = high = None
+            held = "the broker's range could not be read"
+        if high is not None and loaded > high:
+            what = (
+                "the partition is shorter than what was loaded: the topic was recreated or "
+                "truncated, and its new records carry offsets the raw table already covers"
+            )
+        else:
+            what = (
+                f"records from offset {loaded} on were deleted by the broker (retention, "
+                "delete-records) before the loader read them"
+            )
+        return KafkaSourceError(
+            f"{topic}[{partition}]: the raw tables hold every record before offset {loaded}, "
+            f"but {held}: {what}. Nothing was skipped; this partition cannot go on by itself. "
+            "Land the missing records from a dump (`dataplat ingest --from-dir`) or, if they "
+            "are gone for good, decide where the partition resumes."
         )
 
     # ------------------------------------------------------------------ committing

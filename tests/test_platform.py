@@ -214,3 +214,63 @@ def test_table_maintenance_through_trino_keeps_rows_and_offsets(platform_home: K
     assert len(kept) < snapshots_before
     loader_ms = max(s.timestamp_ms for s in kept if s.summary and s.summary["dataplat.offsets"])
     assert all(s.timestamp_ms >= loader_ms - 15_000 for s in kept)
+
+
+def test_offsets_the_broker_no_longer_has_stop_the_loader_with_the_cause(platform_servers):
+    """A stored offset outside the partition's range on the real broker: records deleted
+    before they were loaded (retention, delete-records), or a recreated, shorter topic. The
+    source stops with what happened; it never jumps to another offset in silence."""
+    from confluent_kafka import Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from loader.kafka_source import KafkaSource, KafkaSourceError
+
+    bootstrap = f"127.0.0.1:{platform.KAFKA_PORT}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = f"test.offsets-gone-{time.time_ns()}"
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    try:
+        producer = Producer({"bootstrap.servers": bootstrap})
+        for i in range(10):
+            producer.produce(topic, value=str(i).encode(), partition=0)
+        assert producer.flush(30) == 0
+        # Offsets 0-7 deleted, as retention would: a loader that had landed 0-4 has lost 5-7.
+        (deleted,) = admin.delete_records([TopicPartition(topic, 0, 8)]).values()
+        deleted.result()
+
+        def first_error(loaded: int) -> str:
+            source = KafkaSource(bootstrap, f"{topic}-group", (topic,), lambda t, p: loaded)
+            try:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    batch = source.poll(timeout=1.0)
+                    assert batch is None, f"records read from {batch['offset'].to_pylist()}"
+            except KafkaSourceError as exc:
+                return str(exc)
+            finally:
+                source.close()
+            raise AssertionError("the source neither read nor stopped in 60 s")
+
+        lost = first_error(5)
+        assert f"{topic}[0]" in lost and "before offset 5" in lost
+        assert "offsets 8 to 9" in lost and "deleted by the broker" in lost
+        recreated = first_error(50)
+        assert "offsets 8 to 9" in recreated and "recreated or truncated" in recreated
+    finally:
+        admin.delete_topics([topic])[topic].result()
+
+
+def test_replayed_topics_keep_records_older_than_the_brokers_retention(platform_home: KafkaLoad):
+    """`dataplat publish` replays records with their dumped timestamps (January 2026): the
+    topics it creates have no time or size retention, so the broker never deletes them
+    before the loader reads them."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from loader.schemas import ALL_TOPICS
+
+    admin = AdminClient({"bootstrap.servers": platform_home.env["DATAPLAT_KAFKA_BOOTSTRAP"]})
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in ALL_TOPICS]
+    for resource, future in admin.describe_configs(resources).items():
+        config = future.result()
+        assert config["retention.ms"].value == "-1", resource
+        assert config["retention.bytes"].value == "-1", resource
