@@ -14,18 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import check_ended, log_tail, run
+
 DATAPLAT = [sys.executable, "-m", "dataplat.cli"]
 pytest_plugins = ["tests.platform_fixtures"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
-    return subprocess.run(
-        [*DATAPLAT, *args],
-        env={**os.environ, **(env or {})},
-        check=check,
-        capture_output=True,
-        text=True,
-    )
+    """`dataplat ARGS` to its end; with ``check``, a failure shows the end of its output."""
+    return run([*DATAPLAT, *args], env, check=check)
 
 
 @pytest.fixture(scope="session")
@@ -76,20 +73,23 @@ def create_key(home: Path, *scopes: str) -> str:
 
 @contextmanager
 def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
-    """`dataplat serve` over real HTTP, with a key that reads every mall and segment."""
+    """`dataplat serve` over real HTTP, with a key that reads every mall and segment. The
+    server must become ready, stay up, and exit cleanly when stopped."""
     token = create_key(home, "platform:read", *(f"crm:{m}:read" for m in range(1, 51)))
     port = free_port()
-    server = subprocess.Popen(
-        [*DATAPLAT, "serve", "--port", str(port)],
-        env={
-            **os.environ,
-            **(env or {}),
-            "DATAPLAT_HOME": str(home),
-            "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = home / f"api-{port}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*DATAPLAT, "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                **(env or {}),
+                "DATAPLAT_HOME": str(home),
+                "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
         timeout=60,
@@ -103,14 +103,17 @@ def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.C
                     break
             except httpx.TransportError:
                 pass
-            assert server.poll() is None, "the API process exited"
-            assert time.monotonic() < deadline, "the API did not become ready in 60 s"
+            if server.poll() is not None:  # exited before it was ready
+                check_ended(server, (None,), log_tail(log))
+            assert time.monotonic() < deadline, f"the API not ready in 60 s:\n{log_tail(log)}"
             time.sleep(0.3)
         yield client
+        check_ended(server, (None,), log_tail(log))  # still running after the tests
     finally:
         server.terminate()
         server.wait(timeout=30)
         client.close()
+    check_ended(server, (0,), log_tail(log))  # SIGTERM: uvicorn shuts down and exits 0
 
 
 @pytest.fixture(scope="session")

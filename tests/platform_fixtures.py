@@ -25,6 +25,7 @@ from infra import platform
 from loader.catalog import open_catalog
 from loader.schemas import RAW_TABLES, REJECTED_TABLE
 from tests.conftest import DATAPLAT, run_cli, serve_api
+from tests.processes import check_ended, tail
 
 PARTS = 6  # the data set is published in this many consecutive slices of every topic
 KILL_PHASE_PARTS = 4  # published while the loader is killed; the rest around a broker restart
@@ -78,7 +79,13 @@ class Loader:
             time.sleep(0.02)
         return True
 
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
     def kill(self) -> None:
+        """SIGKILL; the loader must still have been running until then."""
+        check_ended(self.process, (None,), self.log)
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._reader.join()
@@ -115,9 +122,20 @@ class Loader:
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
-        returncode = self.process.wait(timeout=timeout)
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            self._reader.join()
+            pytest.fail(f"the loader did not end within {timeout:.0f} s\n{tail(self.log)}")
         self._reader.join()
         return returncode
+
+    def wait_ok(self, timeout: float) -> None:
+        """Waits for the loader to end, which it must do with exit status 0."""
+        self.wait(timeout)
+        check_ended(self.process, (0,), self.log)
 
 
 @dataclass
@@ -182,7 +200,7 @@ def kafka_load_with_kills(
         load.kills += 1
         load.killed_mid_data += publishing
     publisher.join()
-    assert Loader(loader_env, stop_when_idle=2).wait(timeout=300) == 0
+    Loader(loader_env, stop_when_idle=2).wait_ok(timeout=300)
     load.landed_after_kills = raw_table_rows(load.settings)
     run_cli("transform", env=env)
     return load
@@ -195,15 +213,16 @@ def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
     # No --stop-when-idle: the broker's downtime and the publisher's start-up must not end it.
     loader = Loader(load.env, stop_when_idle=None)
     run_cli("publish", "--from-dir", str(load.parts[KILL_PHASE_PARTS]), env=load.env)
-    assert loader.wait_for_commits(1), "".join(loader.lines[-20:])
+    assert loader.wait_for_commits(1), tail(loader.log)
     platform.down(("kafka",))
     time.sleep(5)
     platform.up(("kafka",))
     for part in load.parts[KILL_PHASE_PARTS + 1 :]:
         run_cli("publish", "--from-dir", str(part), env=load.env)
-    assert loader.wait_until_landed(load), "".join(loader.lines[-20:])
+    assert loader.wait_until_landed(load), tail(loader.log)
     load.broker_restart_exit = loader.stop(timeout=120)
     load.broker_restart_log = loader.lines
+    check_ended(loader.process, (0,), loader.log)
     return load
 
 

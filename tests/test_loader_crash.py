@@ -16,6 +16,7 @@ from dataplat.settings import Settings
 from loader.catalog import open_catalog
 from loader.schemas import RAW_TABLES, REJECTED_TABLE
 from tests.conftest import DATAPLAT, run_cli
+from tests.processes import check_ended
 
 
 def records_in_dumps(directory: Path) -> tuple[set[tuple[str, int, int]], int]:
@@ -63,7 +64,9 @@ def test_sigkill_at_random_points_neither_loses_nor_duplicates(small_dataset: Pa
             text=True,
         )
         commits = 0
+        lines = []
         for line in process.stderr:
+            lines.append(line)
             commits += '"batch committed"' in line
             if commits == commits_before_kill:
                 time.sleep(rng.uniform(0.0, 0.4))
@@ -71,6 +74,8 @@ def test_sigkill_at_random_points_neither_loses_nor_duplicates(small_dataset: Pa
                 break
         process.wait()
         process.stderr.close()
+        # Killed by the test, or finished before the kill: never ended by an error.
+        check_ended(process, (0, -signal.SIGKILL), "".join(lines))
         if process.returncode == -signal.SIGKILL:
             partial_states.append(len(landed_coordinates(settings)[0]))
 

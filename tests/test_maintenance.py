@@ -20,6 +20,7 @@ from loader.schemas import RAW_TABLES
 from tests.conftest import DATAPLAT, run_cli
 from tests.marts import published_marts
 from tests.platform_fixtures import raw_table_rows
+from tests.processes import check_ended, log_tail
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +40,11 @@ def maintenance_settings(home: Path, orphan_hours: float) -> Settings:
     )
 
 
-def wait_for_raw_tables(settings: Settings, loader: subprocess.Popen) -> None:
+def wait_for_raw_tables(settings: Settings, loader: subprocess.Popen, log: Path) -> None:
     """The loader creates the catalog and its tables when it starts."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and loader.poll() is None:
+    while time.monotonic() < deadline:
+        check_ended(loader, (None,), log_tail(log))  # still running
         try:
             catalog = open_catalog(settings)
             if all(catalog.table_exists(f"raw.{name}") for name in RAW_TABLES):
@@ -50,6 +52,7 @@ def wait_for_raw_tables(settings: Settings, loader: subprocess.Popen) -> None:
         except Exception:  # the SQLite file may be half-created at this instant
             pass
         time.sleep(0.1)
+    pytest.fail(f"the loader did not create the raw tables in 60 s\n{log_tail(log)}")
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +62,21 @@ def maintained_home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactor
     aged two hours, so the files only expired snapshots referenced are removed."""
     home = tmp_path_factory.mktemp("maintained") / "home"
     env = {**os.environ, "DATAPLAT_HOME": str(home), "DATAPLAT_BATCH_RECORDS": "2000"}
-    loader = subprocess.Popen(
-        [*DATAPLAT, "--log-json", "ingest", "--from-dir", str(small_dataset)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    log_path = home.parent / "loader.log"
+    with log_path.open("wb") as log_file:  # a file, not a pipe nobody reads while it runs
+        loader = subprocess.Popen(
+            [*DATAPLAT, "--log-json", "ingest", "--from-dir", str(small_dataset)],
+            env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+        )  # fmt: skip
     settings = maintenance_settings(home, orphan_hours=1)
-    wait_for_raw_tables(settings, loader)
+    wait_for_raw_tables(settings, loader, log_path)
     rounds = compacted = 0
     while loader.poll() is None:
         reports = maintain_embedded(settings)
         rounds += 1
         compacted += sum(r.files_compacted for r in reports)
-    _, log = loader.communicate()
+    check_ended(loader, (0,), log_tail(log_path))
+    log = log_path.read_text()
     before_final = {name: data_files(settings, name) for name in RAW_TABLES}
 
     two_hours_ago = time.time() - 7200

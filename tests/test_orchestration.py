@@ -22,6 +22,7 @@ import pytest
 from dataplat.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import run_cli
 from tests.marts import published_marts
+from tests.processes import run
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +55,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory, three_days: Path) -> d
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "DATAPLAT_HOME": str(root / "home"),
     }
-    subprocess.run([*AIRFLOW, "db", "migrate"], env={**os.environ, **env}, check=True,
-                   capture_output=True)  # fmt: skip
+    run([*AIRFLOW, "db", "migrate"], env)
     run_cli("dbt-manifest", env=env)
     run_cli("ingest", "--from-dir", str(three_days), env=env)
     return env
@@ -113,8 +113,7 @@ print("DAG_FOLDER=" + json.dumps(out))
 
 @pytest.fixture(scope="module")
 def dag_folder(airflow_env: dict[str, str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", INSPECT], env={**os.environ, **airflow_env},
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = run([sys.executable, "-c", INSPECT], airflow_env)
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("DAG_FOLDER=")]
     return json.loads(line.removeprefix("DAG_FOLDER="))
 
