@@ -22,10 +22,13 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra platform --no-install-project
 
-# The project itself, installed editable on purpose: dataplat/settings.py finds dbt_project/
-# next to the dataplat package (REPO_ROOT), which a site-packages install would not have.
+# The project itself, installed editable on purpose: lakehouse/settings.py finds dbt_project/
+# next to the lakehouse package (REPO_ROOT), which a site-packages install would not have.
 COPY dataplat ./dataplat
+COPY lakehouse ./lakehouse
 COPY loader ./loader
+COPY transform ./transform
+COPY sampledata ./sampledata
 COPY api ./api
 COPY orchestration ./orchestration
 COPY infra ./infra

@@ -15,14 +15,15 @@ import pyarrow as pa
 import structlog
 from pyiceberg.exceptions import CommitFailedException
 
-from dataplat.settings import Settings
-from loader.catalog import AUDIT_SCHEMA, ensure_audit_table, open_catalog
+from api.settings import ApiSettings
+from lakehouse.catalog import ensure_audit_table, open_catalog
+from lakehouse.tables import AUDIT_SCHEMA
 
 log = structlog.get_logger("api.audit")
 
 
 class AuditLog:
-    def __init__(self, settings: Settings, interval_seconds: float = 1.0):
+    def __init__(self, settings: ApiSettings, interval_seconds: float = 1.0):
         self._settings = settings
         self._queue: queue.Queue[dict] = queue.Queue()
         self._table = None

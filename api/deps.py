@@ -8,10 +8,10 @@ from fastapi import Depends, Request
 
 from api.audit import AuditLog
 from api.engine import QueryEngine
-from dataplat.settings import Settings
+from api.settings import ApiSettings
 
 
-def get_settings(request: Request) -> Settings:
+def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
@@ -24,5 +24,5 @@ def get_audit(request: Request) -> AuditLog:
 
 
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 EngineDep = Annotated[QueryEngine, Depends(get_engine)]

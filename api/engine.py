@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import duckdb
 from requests import RequestException
 
-from dataplat.settings import Settings
+from api.settings import ApiSettings
 
 # Readiness: the engine answers and the marts the API reads exist.
 PING_SQL = "select count(*) as n from marts.platform_visitors_daily"
@@ -44,7 +44,7 @@ class DuckDBServingEngine:
     request opens the new file, while requests under way finish on the old one.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: ApiSettings):
         self._link = settings.serving_link
         self._lock = threading.Lock()
         self._path: str | None = None
@@ -114,7 +114,7 @@ class TrinoEngine:
     """Reads the marts through Trino (platform mode); parameters become a prepared
     statement's bound values (``EXECUTE ... USING``), never text in the SQL."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: ApiSettings):
         self._url = settings.trino_url
         self._options = {
             **settings.trino_connection,
@@ -199,7 +199,7 @@ class TrinoEngine:
         self.fetch_all(PING_SQL)
 
 
-def create_engine(settings: Settings) -> QueryEngine:
+def create_engine(settings: ApiSettings) -> QueryEngine:
     if settings.engine == "trino":
         return TrinoEngine(settings)
     return DuckDBServingEngine(settings)

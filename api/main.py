@@ -15,7 +15,7 @@ from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
 from api.routers import crm, health, orders, platform, visitors
-from dataplat.settings import Settings, get_settings
+from api.settings import ApiSettings, get_settings
 
 log = structlog.get_logger("api")
 
@@ -47,7 +47,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(settings: Settings | None = None, engine: QueryEngine | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta
 from fastapi import HTTPException
 
 from api.coverage import Coverage
-from dataplat.settings import Settings
+from api.settings import ApiSettings
 
 MONTH_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"  # year 0000 has no calendar
 
 
-def checked_days(start: date, end: date, settings: Settings, coverage: Coverage) -> list[date]:
+def checked_days(start: date, end: date, settings: ApiSettings, coverage: Coverage) -> list[date]:
     """The days of [start, end] within the data, after checking the range."""
     if start > end:
         raise HTTPException(400, f"start ({start}) must not be after end ({end})")
@@ -34,7 +34,7 @@ def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def checked_months(start: str, end: str, settings: Settings, coverage: Coverage) -> list[date]:
+def checked_months(start: str, end: str, settings: ApiSettings, coverage: Coverage) -> list[date]:
     """First days of the months of [start, end] (YYYY-MM) within the data."""
     first, last = month_start(start), month_start(end)
     if first > last:

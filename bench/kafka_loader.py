@@ -27,7 +27,7 @@ from rich.table import Table
 from bench.common import DATAPLAT, Phase, console, dump_records, print_phases, run_phase
 from infra import platform
 
-# The variables of dataplat/settings.py a shell may have exported (`make platform-up` prints
+# The DATAPLAT_ settings a shell may have exported (`make platform-up` prints
 # some); the benchmarks set them themselves. DATAPLAT_PLATFORM_* (infra/platform.py) stay.
 SETTINGS_PREFIX = "DATAPLAT_"
 KEEP = ("DATAPLAT_PLATFORM_",)

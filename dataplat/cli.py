@@ -1,4 +1,5 @@
-"""The `dataplat` command line."""
+"""The `dataplat` command line: the one module that imports every component. Each command
+reads its own component's settings from the environment (prefix ``DATAPLAT_``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dataplat.logging import configure_logging
-from dataplat.settings import Settings, get_settings
+from lakehouse.logging import configure_logging
 
 app = typer.Typer(
     help="Lakehouse-in-a-box for commerce: Kafka topics → Iceberg → dbt → REST API.",
@@ -50,7 +50,7 @@ def generate(
     ] = "2026-01-30",
 ) -> None:
     """Generate a realistic data set for every topic, producer faults included."""
-    from dataplat.generate import generate as run_generate
+    from sampledata.generate import generate as run_generate
 
     try:
         first_day = date.fromisoformat(start)
@@ -90,10 +90,11 @@ def ingest(
     """Land topic records in the Iceberg raw tables, exactly once (safe to re-run)."""
     from loader.file_source import CorruptDumpError
     from loader.service import ingest_files
+    from loader.settings import LoaderSettings
 
     if (from_dir is None) == (from_kafka is None):
         _fail("say where the records come from: --from-dir DIR or --from-kafka BOOTSTRAP")
-    settings = get_settings()
+    settings = LoaderSettings()
     if from_kafka is not None:
         from loader.kafka_source import KafkaSourceError
         from loader.service import ingest_kafka
@@ -120,9 +121,10 @@ def publish(
     ] = None,
 ) -> None:
     """Produce a generated data set into Kafka, each record to its own partition."""
-    from dataplat.publish import PublishError, publish_dumps
+    from loader.settings import LoaderSettings
+    from sampledata.replay import PublishError, publish_dumps
 
-    target = bootstrap or get_settings().kafka_bootstrap
+    target = bootstrap or LoaderSettings().kafka_bootstrap
     try:
         stats = publish_dumps(target, from_dir, show_progress=sys.stderr.isatty())
     except (FileNotFoundError, PublishError) as exc:
@@ -149,15 +151,16 @@ def transform(
 
     Incremental models rebuild the days with newly ingested events; --from-day/--to-day also
     rebuild those days from the raw tables (a backfill: running it twice changes nothing)."""
-    from dataplat.transform import TransformError, rebuild_vars
-    from dataplat.transform import transform as run_transform
+    from transform.build import TransformError, rebuild_vars
+    from transform.build import transform as run_transform
+    from transform.settings import TransformSettings
 
     if to_day and not from_day:
         _fail("--to-day needs --from-day")
     try:
         days = rebuild_vars(from_day, to_day or from_day) if from_day else None
         published = run_transform(
-            get_settings(), full_refresh=full_refresh, select=select, dbt_vars=days
+            TransformSettings(), full_refresh=full_refresh, select=select, dbt_vars=days
         )
     except TransformError as exc:
         _fail(str(exc))
@@ -174,9 +177,10 @@ def maintain(
     """Table maintenance of the raw tables: compaction of small files, snapshot expiry, orphan
     file removal (retention from DATAPLAT_SNAPSHOT_RETENTION_HOURS and friends). Safe while
     the loader runs."""
-    from dataplat.maintenance import maintain_embedded, maintain_on_trino
+    from lakehouse.maintenance import maintain_embedded, maintain_on_trino
+    from lakehouse.settings import MaintenanceSettings
 
-    settings = get_settings()
+    settings = MaintenanceSettings()
     if settings.engine == "trino":
         for statement in maintain_on_trino(settings, table):
             typer.echo(statement)  # stdout, unwrapped: what ran on Trino
@@ -192,9 +196,10 @@ def maintain(
 @app.command("dbt-manifest")
 def dbt_manifest() -> None:
     """Parse the dbt project into target/manifest.json, which the Airflow DAGs render from."""
-    from dataplat.transform import TransformError, dbt_manifest_path, run_dbt
+    from transform.build import TransformError, dbt_manifest_path, run_dbt
+    from transform.settings import TransformSettings
 
-    settings = get_settings()
+    settings = TransformSettings()
     try:
         run_dbt(settings, ["parse"])
     except TransformError as exc:
@@ -205,9 +210,10 @@ def dbt_manifest() -> None:
 @app.command()
 def docs() -> None:
     """Generate the dbt docs site (the analysts' map of models and columns)."""
-    from dataplat.transform import TransformError, refresh_raw_views, run_dbt
+    from transform.build import TransformError, refresh_raw_views, run_dbt
+    from transform.settings import TransformSettings
 
-    settings = get_settings()
+    settings = TransformSettings()
     try:
         if settings.engine == "duckdb":
             refresh_raw_views(settings)
@@ -222,8 +228,9 @@ def docs() -> None:
 
 def _key_store():
     from api.keys import KeyStore
+    from api.settings import ApiSettings
 
-    return KeyStore(get_settings().auth_db_uri)
+    return KeyStore(ApiSettings().auth_db_uri)
 
 
 @keys_app.command("create")
@@ -263,11 +270,13 @@ def keys_revoke(
     console.print(f"key {key_id} revoked")
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.main import create_app
+    from api.settings import ApiSettings
 
+    settings = ApiSettings()
     host, port = host or settings.api_host, port or settings.api_port
     console.print(f"API on http://{host}:{port} (OpenAPI docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
@@ -279,7 +288,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: DATAPLAT_API_PORT.")] = None,
 ) -> None:
     """Serve the marts over HTTP."""
-    _serve(get_settings(), host, port)
+    _serve(host, port)
 
 
 @app.command()
@@ -294,7 +303,9 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Generate → ingest → transform → serve: the whole embedded pipeline in one go."""
-    settings = get_settings()
+    from api.settings import ApiSettings
+
+    settings = ApiSettings()
     generated = settings.home / "generated"
     console.rule("1/4 generate")
     generate(generated, days=days, events_per_day=events_per_day, malls=malls, seed=seed)
@@ -313,7 +324,7 @@ def demo(
     )
     if serve_api:
         console.rule("4/4 serve")
-        _serve(settings, None, port)
+        _serve(None, port)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from dataplat.kafka_logging import LibrdkafkaLogger
+from lakehouse.kafka_logging import LibrdkafkaLogger
 from loader.records import SOURCE_SCHEMA
 
 log = structlog.get_logger("loader.kafka")

@@ -19,17 +19,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dataplat.settings import Settings
-from loader.catalog import ensure_raw_tables, open_catalog
+from lakehouse.catalog import ensure_raw_tables, open_catalog
+from lakehouse.tables import ALL_TOPICS
 from loader.file_source import dump_files, read_dump_batches
-from loader.schemas import ALL_TOPICS
+from loader.settings import LoaderSettings
 from loader.sink import BatchStats, IcebergSink
 
 log = structlog.get_logger("loader")
 
 
 def open_sink(
-    settings: Settings, before_commit: Callable[[str], None] | None = None
+    settings: LoaderSettings, before_commit: Callable[[str], None] | None = None
 ) -> IcebergSink:
     return IcebergSink(ensure_raw_tables(open_catalog(settings)), before_commit=before_commit)
 
@@ -65,7 +65,7 @@ def _log_finished(totals: BatchStats, started: float, **source: str) -> None:
 
 
 def ingest_files(
-    settings: Settings,
+    settings: LoaderSettings,
     directory: Path,
     *,
     show_progress: bool = True,
@@ -116,7 +116,7 @@ def ingest_files(
 
 
 def ingest_kafka(
-    settings: Settings,
+    settings: LoaderSettings,
     *,
     stop_when_idle: float | None = None,
     show_progress: bool = True,

@@ -23,16 +23,16 @@ import structlog
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.table import Table, TableProperties
 
-from loader import offsets
-from loader.offsets import Watermarks
-from loader.parsing import Rejection, parse_cdc
-from loader.schemas import (
+from lakehouse import offsets
+from lakehouse.offsets import Watermarks
+from lakehouse.tables import (
     RAW_TABLES,
     REJECTED_TABLE,
     WEBLOG_TABLE,
     WEBLOG_TOPIC,
     table_for_topic,
 )
+from loader.parsing import Rejection, parse_cdc
 from loader.weblog_sql import PARSE_SQL
 
 log = structlog.get_logger("loader.sink")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import structlog
 
-from dataplat.settings import get_settings
+from orchestration.settings import get_settings
 
 log = structlog.get_logger("orchestration.alerts")
 

@@ -22,8 +22,8 @@ from cosmos.constants import (
 )
 from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 
-from dataplat.settings import Settings
-from dataplat.transform import dbt_environment, dbt_manifest_path, dbt_target
+from orchestration.settings import OrchestrationSettings
+from transform.build import dbt_environment, dbt_manifest_path, dbt_target
 
 KST = ZoneInfo("Asia/Seoul")
 MODEL_RETRIES = 2
@@ -59,7 +59,7 @@ def tests_reading_unselected_models(manifest: dict[str, Any], tag: str) -> list[
 
 
 def dbt_task_group(
-    group_id: str, tag: str, settings: Settings, dbt_vars: dict[str, Any] | None = None
+    group_id: str, tag: str, settings: OrchestrationSettings, dbt_vars: dict[str, Any] | None = None
 ) -> DbtTaskGroup:
     """The models tagged ``tag`` and all upstream of them, each followed by its tests, in
     dbt's dependency order; the raw sources' freshness is checked before the models."""

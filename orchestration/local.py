@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dataplat.settings import REPO_ROOT, get_settings
+from lakehouse.settings import REPO_ROOT
+from orchestration.settings import get_settings
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
 

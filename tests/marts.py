@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from dataplat.settings import Settings
+from lakehouse.settings import EngineSettings
 
 # When the loader committed a row: a fact about each run, not about the data.
 RUN_COLUMNS = {"_ingested_at"}
@@ -35,7 +35,7 @@ def comparable(columns: list[str], rows) -> tuple[list[str], list[tuple]]:
 
 def published_marts(home: Path) -> Marts:
     """Every mart the embedded build in `home` published for the API."""
-    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
+    with duckdb.connect(str(EngineSettings(home=home).serving_link), read_only=True) as con:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'marts'"
         ).fetchall()]  # fmt: skip

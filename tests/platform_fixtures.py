@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from dataplat.settings import Settings
 from infra import platform
-from loader.catalog import open_catalog
-from loader.schemas import RAW_TABLES, REJECTED_TABLE
+from lakehouse.catalog import open_catalog
+from lakehouse.settings import LakehouseSettings as Settings
+from lakehouse.tables import RAW_TABLES, REJECTED_TABLE
 from tests.conftest import DATAPLAT, run_cli, serve_api
 from tests.processes import check_ended, tail
 
@@ -96,8 +96,8 @@ class Loader:
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import AdminClient, OffsetSpec
 
-        from loader.offsets import read_watermarks
-        from loader.schemas import ALL_TOPICS
+        from lakehouse.offsets import read_watermarks
+        from lakehouse.tables import ALL_TOPICS
 
         admin = AdminClient({"bootstrap.servers": load.env["DATAPLAT_KAFKA_BOOTSTRAP"]})
         topics = admin.list_topics(timeout=10).topics

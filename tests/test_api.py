@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from api.keys import KeyStore
 from api.main import create_app
-from dataplat.settings import Settings
-from dataplat.transform import publish_marts
+from api.settings import ApiSettings as Settings
+from transform.build import publish_marts
+from transform.settings import TransformSettings
 
 METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
 # (mall_id, hour, figures): mall 1 active on two days around a month end, mall 2 on one hour.
@@ -83,8 +84,9 @@ def build_marts(path: Path, bump: int = 0) -> None:
 def settings(tmp_path: Path) -> Settings:
     # The rate limiter is tested in test_api_access; here it must not throttle the load.
     settings = Settings(home=tmp_path / "home", rate_limit_per_minute=1_000_000)
-    build_marts(settings.duckdb_path)
-    publish_marts(settings)
+    build = TransformSettings(home=settings.home)
+    build_marts(build.duckdb_path)
+    publish_marts(build)
     return settings
 
 
@@ -242,9 +244,10 @@ def test_republishing_while_serving_fails_no_request(settings: Settings):
         workers = [threading.Thread(target=hammer) for _ in range(3)]
         for worker in workers:
             worker.start()
+        build = TransformSettings(home=settings.home)
         for version in range(1, 16):
-            build_marts(settings.duckdb_path, bump=version)
-            publish_marts(settings)
+            build_marts(build.duckdb_path, bump=version)
+            publish_marts(build)
             time.sleep(0.05)
         stop.set()
         for worker in workers:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
-from dataplat.settings import Settings
-from loader.catalog import AUDIT_TABLE, open_catalog
+from api.settings import ApiSettings as Settings
+from lakehouse.catalog import open_catalog
+from lakehouse.tables import AUDIT_TABLE
 
 pytestmark = pytest.mark.slow
 DAY = "2026-01-31"

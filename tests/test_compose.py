@@ -9,8 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from dataplat.settings import Settings
+from api.settings import ApiSettings
 from infra import platform
+from lakehouse.settings import MaintenanceSettings
+from loader.settings import LoaderSettings
+from orchestration.settings import OrchestrationSettings
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -51,7 +54,8 @@ def test_both_launchers_set_every_value_the_trino_files_read():
 
 def test_compose_names_only_real_settings_and_the_catalog_trino_uses():
     shared = COMPOSE["x-dataplat-env"]
-    fields = {f"DATAPLAT_{name.upper()}" for name in Settings.model_fields}
+    components = (ApiSettings, LoaderSettings, MaintenanceSettings, OrchestrationSettings)
+    fields = {f"DATAPLAT_{name.upper()}" for c in components for name in c.model_fields}
     catalog = (TRINO_CONF / "catalog" / "iceberg.properties").read_text()
     assert f"iceberg.jdbc-catalog.catalog-name={shared['DATAPLAT_CATALOG_NAME']}" in catalog
     for service in ("loader", "api", "transform"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dataplat.generate import TOPICS, generate
+from sampledata.generate import TOPICS, generate
 
 
 def read_records(directory: Path, topic: str) -> list[dict]:

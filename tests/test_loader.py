@@ -10,10 +10,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from dataplat.settings import Settings
-from loader.catalog import open_catalog
-from loader.offsets import read_event_time_watermark, read_watermarks
+from lakehouse.catalog import open_catalog
+from lakehouse.offsets import read_event_time_watermark, read_watermarks
+from lakehouse.settings import MaintenanceSettings
 from loader.service import ingest_files
+from loader.settings import LoaderSettings as Settings
 from tests.kcat import cdc_change, envelope_line, weblog_event, write_dump
 
 WEBLOG = "weblog.events"
@@ -195,7 +196,7 @@ def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
     are still its own, and commits again: every record lands once."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    from dataplat.maintenance import maintain_embedded
+    from lakehouse.maintenance import maintain_embedded
 
     path = tmp_path / "in" / f"{WEBLOG}.jsonl"
     lines = [
@@ -208,8 +209,8 @@ def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
         ingest_files(settings, path.parent, show_progress=False)
     write_dump(path, lines)
 
-    maintenance = settings.model_copy(
-        update={"compaction_min_files": 2, "snapshot_retention_hours": 1 / 3600}
+    maintenance = MaintenanceSettings(
+        home=settings.home, compaction_min_files=2, snapshot_retention_hours=1 / 3600
     )
     original_commit = SqlCatalog.commit_table
     interference: dict[str, object] = {}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dataplat.settings import Settings
-from loader.catalog import open_catalog
-from loader.schemas import RAW_TABLES, REJECTED_TABLE
+from lakehouse.catalog import open_catalog
+from lakehouse.tables import RAW_TABLES, REJECTED_TABLE
+from loader.settings import LoaderSettings as Settings
 from tests.conftest import DATAPLAT, run_cli
 from tests.processes import check_ended
 

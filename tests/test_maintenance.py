@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from dataplat.maintenance import maintain_embedded
-from dataplat.settings import Settings
-from loader.catalog import open_catalog
-from loader.offsets import read_watermarks
-from loader.schemas import RAW_TABLES
+from lakehouse.catalog import open_catalog
+from lakehouse.maintenance import maintain_embedded
+from lakehouse.offsets import read_watermarks
+from lakehouse.settings import LakehouseSettings as Settings
+from lakehouse.settings import MaintenanceSettings
+from lakehouse.tables import RAW_TABLES
 from tests.conftest import DATAPLAT, run_cli
 from tests.marts import published_marts
 from tests.platform_fixtures import raw_table_rows
@@ -30,8 +31,8 @@ def data_files(settings: Settings, name: str) -> int:
     return len(list(table.scan().plan_files()))
 
 
-def maintenance_settings(home: Path, orphan_hours: float) -> Settings:
-    return Settings(
+def maintenance_settings(home: Path, orphan_hours: float) -> MaintenanceSettings:
+    return MaintenanceSettings(
         home=home,
         compaction_min_files=2,
         compaction_target_file_mb=4,
@@ -149,7 +150,7 @@ def test_trino_expiry_threshold_spares_the_loaders_newest_snapshot(maintained_ho
     import re
     from datetime import UTC, datetime
 
-    from dataplat.maintenance import trino_statement
+    from lakehouse.maintenance import trino_statement
 
     settings = maintenance_settings(maintained_home["home"], orphan_hours=1)
     table = open_catalog(settings).load_table("raw.weblog_events")

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import pytest
 
-from dataplat.settings import DBT_PROJECT_DIR, REPO_ROOT
+from lakehouse.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import run_cli
 from tests.marts import published_marts
 from tests.processes import run

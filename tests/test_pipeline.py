@@ -15,7 +15,7 @@ import duckdb
 import httpx
 import pytest
 
-from dataplat.settings import Settings
+from lakehouse.settings import EngineSettings
 from tests.conftest import run_cli
 from tests.reference import VisitorStats, load_events, visitor_stats
 
@@ -112,7 +112,7 @@ def test_top_lists(api: httpx.Client, reference: VisitorStats):
 
 
 def _marts(home: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(Settings(home=home).serving_link), read_only=True) as con:
+    with duckdb.connect(str(EngineSettings(home=home).serving_link), read_only=True) as con:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'marts'"
         ).fetchall()]  # fmt: skip

@@ -161,9 +161,11 @@ def test_no_mart_carries_personal_data(pipeline_home: Path, small_dataset: Path)
     """No column named email or ip in any published mart, and no value holding an address."""
     import duckdb
 
-    from dataplat.settings import Settings
+    from lakehouse.settings import EngineSettings
 
-    with duckdb.connect(str(Settings(home=pipeline_home).serving_link), read_only=True) as con:
+    with duckdb.connect(
+        str(EngineSettings(home=pipeline_home).serving_link), read_only=True
+    ) as con:
         columns = con.execute(
             "select table_name, column_name, data_type from information_schema.columns "
             "where table_schema = 'marts'"

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from trino.dbapi import connect
 
-from dataplat.settings import Settings
 from infra import platform
-from loader.catalog import open_catalog
-from loader.schemas import RAW_TABLES
+from lakehouse.catalog import open_catalog
+from lakehouse.settings import LakehouseSettings as Settings
+from lakehouse.tables import RAW_TABLES
 from tests.conftest import run_cli
 from tests.marts import comparable, published_marts
 from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
@@ -173,8 +173,8 @@ def test_publish_reports_an_unreachable_broker(small_dataset: Path):
 
 
 def test_kafka_loader_commits_an_event_time_watermark(platform_home: KafkaLoad):
-    from loader.catalog import open_catalog
-    from loader.offsets import read_event_time_watermark
+    from lakehouse.catalog import open_catalog
+    from lakehouse.offsets import read_event_time_watermark
 
     table = open_catalog(platform_home.settings).load_table("raw.weblog_events")
     newest = max(row[4] for row in raw_table_rows(platform_home.settings)["weblog_events"])
@@ -185,7 +185,7 @@ def test_kafka_loader_commits_an_event_time_watermark(platform_home: KafkaLoad):
 def test_table_maintenance_through_trino_keeps_rows_and_offsets(platform_home: KafkaLoad):
     """Trino's optimize / expire_snapshots / remove_orphan_files on every raw table: fewer
     files, the same rows, and the loader's offsets still readable (it resumes from them)."""
-    from loader.offsets import read_watermarks
+    from lakehouse.offsets import read_watermarks
 
     settings = platform_home.settings
     catalog = open_catalog(settings)
@@ -266,7 +266,7 @@ def test_replayed_topics_keep_records_older_than_the_brokers_retention(platform_
     before the loader reads them."""
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from loader.schemas import ALL_TOPICS
+    from lakehouse.tables import ALL_TOPICS
 
     admin = AdminClient({"bootstrap.servers": platform_home.env["DATAPLAT_KAFKA_BOOTSTRAP"]})
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in ALL_TOPICS]

@@ -1,5 +1,5 @@
 """Table maintenance of the raw Iceberg tables, daily at 04:00 KST, one task per table:
-small-file compaction, snapshot expiry and orphan-file removal (dataplat/maintenance.py),
+small-file compaction, snapshot expiry and orphan-file removal (lakehouse/maintenance.py),
 with retention from the settings. The loader keeps committing while it runs."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, task
 
-from dataplat.maintenance import raw_table_names
-from dataplat.settings import get_settings
+from lakehouse.maintenance import raw_table_names
+from lakehouse.settings import MaintenanceSettings
 from orchestration.alerts import post_failure_alert
 from orchestration.dbt import KST
 
 
 @task(retries=2, retry_delay=timedelta(minutes=5))
 def maintain_table(table: str) -> dict:
-    from dataplat.maintenance import maintain_embedded, maintain_on_trino
+    from lakehouse.maintenance import maintain_embedded, maintain_on_trino
 
-    settings = get_settings()
+    settings = MaintenanceSettings()
     if settings.engine == "trino":
         return {"table": table, "statements": maintain_on_trino(settings, [table])}
     (report,) = maintain_embedded(settings, [table])

@@ -25,9 +25,9 @@ from airflow.sdk import (
     task,
 )
 
-from dataplat.settings import get_settings
 from orchestration.alerts import post_failure_alert
 from orchestration.dbt import KST, dbt_task_group, kst_day
+from orchestration.settings import get_settings
 from orchestration.watermark import period_is_loaded
 
 settings = get_settings()
@@ -62,7 +62,7 @@ def wait_for_loader(data_interval_end: datetime | None = None) -> PokeReturnValu
 def pin_raw_snapshots() -> None:
     """Embedded: point the build's raw views at the tables' current snapshots, so every model
     of the run reads the same data. Trino: check the raw tables exist."""
-    from dataplat.transform import refresh_raw_views, source_locations
+    from transform.build import refresh_raw_views, source_locations
 
     current = get_settings()
     if current.engine == "duckdb":
@@ -74,7 +74,7 @@ def pin_raw_snapshots() -> None:
 @task(pool=settings.airflow_dbt_pool)
 def publish_marts() -> str | None:
     """Embedded: hand the built marts to the API (atomic switch). Trino serves them as built."""
-    from dataplat.transform import publish_marts as publish
+    from transform.build import publish_marts as publish
 
     current = get_settings()
     return str(publish(current)) if current.engine == "duckdb" else None

@@ -1,4 +1,5 @@
-"""Iceberg schemas of the raw tables and which topic lands in which table."""
+"""Every Iceberg table the platform writes: the raw tables and which topic lands in which,
+``raw.rejected_messages``, and the API's audit table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.transforms import DayTransform
 from pyiceberg.types import (
     BinaryType,
+    DateType,
     IntegerType,
     LongType,
     NestedField,
@@ -134,3 +136,20 @@ RAW_TABLES: dict[str, RawTable] = {
     },
     REJECTED_TABLE: RawTable(REJECTED_TABLE, REJECTED_COLUMNS, "_ingested_at"),
 }
+
+
+# Written by the API: who read which customer segment when (issue: data governance).
+AUDIT_NAMESPACE = "audit"
+AUDIT_TABLE = "audit.segment_reads"
+AUDIT_SCHEMA = Schema(
+    NestedField(1, "read_at", TimestamptzType(), required=True),
+    NestedField(2, "key_id", StringType(), required=True),
+    NestedField(3, "key_name", StringType(), required=True),
+    NestedField(4, "segment", StringType(), required=True),
+    NestedField(5, "mall_id", LongType(), required=True),
+    NestedField(6, "as_of", DateType(), required=True),
+    NestedField(7, "format", StringType(), required=True),
+    NestedField(8, "parameters", StringType(), required=False),
+    NestedField(9, "page", IntegerType(), required=False),
+    NestedField(10, "rows", LongType(), required=True),
+)

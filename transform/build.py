@@ -18,10 +18,10 @@ import duckdb
 import structlog
 from pyiceberg.exceptions import NoSuchTableError
 
-from dataplat.duck import install_iceberg_extension
-from dataplat.settings import Settings
-from loader.catalog import AUDIT_NAMESPACE, AUDIT_TABLE, ensure_audit_table, open_catalog
-from loader.schemas import RAW_NAMESPACE, RAW_TABLES
+from lakehouse.catalog import ensure_audit_table, open_catalog
+from lakehouse.duck import install_iceberg_extension
+from lakehouse.tables import AUDIT_NAMESPACE, AUDIT_TABLE, RAW_NAMESPACE, RAW_TABLES
+from transform.settings import TransformSettings
 
 log = structlog.get_logger("transform")
 
@@ -32,11 +32,11 @@ class TransformError(RuntimeError):
     pass
 
 
-def dbt_target(settings: Settings) -> str:
+def dbt_target(settings: TransformSettings) -> str:
     return "embedded" if settings.engine == "duckdb" else "platform"
 
 
-def source_locations(settings: Settings) -> dict[str, str]:
+def source_locations(settings: TransformSettings) -> dict[str, str]:
     """The current metadata file of every table dbt reads (``raw.*``, ``audit.segment_reads``),
     creating the audit table when the API has not yet."""
     catalog = open_catalog(settings)
@@ -54,7 +54,7 @@ def source_locations(settings: Settings) -> dict[str, str]:
     return locations
 
 
-def refresh_raw_views(settings: Settings) -> dict[str, str]:
+def refresh_raw_views(settings: TransformSettings) -> dict[str, str]:
     """Points ``raw.<table>`` and ``audit.segment_reads`` in the build database at each
     table's current metadata file."""
     install_iceberg_extension()
@@ -70,7 +70,7 @@ def refresh_raw_views(settings: Settings) -> dict[str, str]:
     return views
 
 
-def dbt_environment(settings: Settings) -> dict[str, str]:
+def dbt_environment(settings: TransformSettings) -> dict[str, str]:
     """The variables profiles.yml reads the connection from."""
     trino = settings.trino_connection
     return {
@@ -83,12 +83,12 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def dbt_manifest_path(settings: Settings) -> Path:
+def dbt_manifest_path(settings: TransformSettings) -> Path:
     """Where `dbt parse` (and every dbt command) writes the project's manifest."""
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
-def run_dbt(settings: Settings, command: list[str]) -> None:
+def run_dbt(settings: TransformSettings, command: list[str]) -> None:
     """Runs a dbt command on the project with the target of the configured engine."""
     from dbt.cli.main import dbtRunner
 
@@ -113,7 +113,7 @@ def run_dbt(settings: Settings, command: list[str]) -> None:
         )
 
 
-def publish_marts(settings: Settings) -> Path:
+def publish_marts(settings: TransformSettings) -> Path:
     """Copies the ``marts`` schema into a new file and repoints the serving link to it."""
     assert settings.serving_dir is not None
     settings.serving_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def rebuild_vars(first: date, last: date) -> dict[str, str]:
 
 
 def transform(
-    settings: Settings,
+    settings: TransformSettings,
     *,
     full_refresh: bool = False,
     select: str | None = None,

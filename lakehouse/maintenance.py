@@ -22,10 +22,10 @@ from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
-from dataplat.settings import Settings
-from loader import offsets
-from loader.catalog import open_catalog
-from loader.schemas import RAW_NAMESPACE, RAW_TABLES
+from lakehouse import offsets
+from lakehouse.catalog import open_catalog
+from lakehouse.settings import MaintenanceSettings
+from lakehouse.tables import RAW_NAMESPACE, RAW_TABLES
 
 log = structlog.get_logger("maintenance")
 
@@ -189,7 +189,7 @@ def remove_orphan_files(table: Table, older_than: datetime) -> list[str]:
 
 
 def maintain_embedded(
-    settings: Settings, tables: list[str] | None = None
+    settings: MaintenanceSettings, tables: list[str] | None = None
 ) -> list[MaintenanceReport]:
     catalog = open_catalog(settings)
     now = datetime.now(UTC)
@@ -222,7 +222,9 @@ TRINO_STEPS = ("optimize", "expire_snapshots", "remove_orphan_files")
 EXPIRY_MARGIN = timedelta(seconds=10)
 
 
-def trino_statement(settings: Settings, name: str, step: str, table: Table, now: datetime) -> str:
+def trino_statement(
+    settings: MaintenanceSettings, name: str, step: str, table: Table, now: datetime
+) -> str:
     """One of Trino's maintenance procedures for one table, the loader's snapshot spared."""
     qualified = f"{settings.trino_catalog}.{name}"
     if step == "optimize":
@@ -247,7 +249,7 @@ def trino_statement(settings: Settings, name: str, step: str, table: Table, now:
     raise ValueError(f"unknown maintenance step {step!r}; one of {', '.join(TRINO_STEPS)}")
 
 
-def maintain_on_trino(settings: Settings, tables: list[str] | None = None) -> list[str]:
+def maintain_on_trino(settings: MaintenanceSettings, tables: list[str] | None = None) -> list[str]:
     from trino.dbapi import connect
 
     catalog = open_catalog(settings)

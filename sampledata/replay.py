@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dataplat.kafka_logging import LibrdkafkaLogger
+from lakehouse.kafka_logging import LibrdkafkaLogger
 from loader.file_source import dump_files, read_dump_batches
 
 log = structlog.get_logger("publish")

@@ -1,23 +1,15 @@
-"""The Iceberg catalog (SQLite embedded, PostgreSQL on the platform) and the raw tables in it."""
+"""The Iceberg catalog (SQLite embedded, PostgreSQL on the platform); creates the tables of
+``lakehouse.tables`` in it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.types import (
-    DateType,
-    IntegerType,
-    LongType,
-    NestedField,
-    StringType,
-    TimestamptzType,
-)
 
-from dataplat.settings import Settings
-from loader.schemas import RAW_NAMESPACE, RAW_TABLES
+from lakehouse.settings import LakehouseSettings
+from lakehouse.tables import AUDIT_NAMESPACE, AUDIT_SCHEMA, AUDIT_TABLE, RAW_NAMESPACE, RAW_TABLES
 
 # Old metadata.json files are dropped after a commit: the loader commits often.
 TABLE_PROPERTIES = {
@@ -26,7 +18,7 @@ TABLE_PROPERTIES = {
 }
 
 
-def open_catalog(settings: Settings) -> SqlCatalog:
+def open_catalog(settings: LakehouseSettings) -> SqlCatalog:
     assert settings.catalog_uri and settings.warehouse
     if settings.catalog_uri.startswith("sqlite:///"):
         Path(settings.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(
@@ -60,23 +52,6 @@ def ensure_raw_tables(catalog: SqlCatalog) -> dict[str, Table]:
         )
         for name, spec in RAW_TABLES.items()
     }
-
-
-# Written by the API: who read which customer segment when (issue: data governance).
-AUDIT_NAMESPACE = "audit"
-AUDIT_TABLE = "audit.segment_reads"
-AUDIT_SCHEMA = Schema(
-    NestedField(1, "read_at", TimestamptzType(), required=True),
-    NestedField(2, "key_id", StringType(), required=True),
-    NestedField(3, "key_name", StringType(), required=True),
-    NestedField(4, "segment", StringType(), required=True),
-    NestedField(5, "mall_id", LongType(), required=True),
-    NestedField(6, "as_of", DateType(), required=True),
-    NestedField(7, "format", StringType(), required=True),
-    NestedField(8, "parameters", StringType(), required=False),
-    NestedField(9, "page", IntegerType(), required=False),
-    NestedField(10, "rows", LongType(), required=True),
-)
 
 
 def ensure_audit_table(catalog: SqlCatalog) -> Table:

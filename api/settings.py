@@ -1,0 +1,29 @@
+"""The API's settings: where it listens, its keys, its limits."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+
+from lakehouse.settings import EngineSettings
+
+
+class ApiSettings(EngineSettings):
+    auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
+    rate_limit_per_minute: int = 600  # per API key
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_daily_range_days: int = 366
+    max_monthly_range_months: int = 60
+
+    @model_validator(mode="after")
+    def _fill_auth_default(self) -> ApiSettings:
+        if self.auth_db_uri is None:
+            self.auth_db_uri = f"sqlite:///{self.home / 'auth.db'}"
+        return self
+
+
+@lru_cache
+def get_settings() -> ApiSettings:
+    return ApiSettings()

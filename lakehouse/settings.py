@@ -1,0 +1,89 @@
+"""Settings from the environment (prefix ``DATAPLAT_``), with embedded defaults under one home.
+
+Every component reads its own class, all on ``LakehouseSettings`` (the data directory and the
+Iceberg catalog): ``loader.settings.LoaderSettings``, ``transform.settings.TransformSettings``,
+``api.settings.ApiSettings``, ``MaintenanceSettings`` here, and
+``orchestration.settings.OrchestrationSettings``. A component never loads another's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+class LakehouseSettings(BaseSettings):
+    """What every component shares: the data directory and the Iceberg catalog."""
+
+    model_config = SettingsConfigDict(env_prefix="DATAPLAT_", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="Directory for all embedded state.")
+
+    catalog_name: str = "lakehouse"
+    catalog_uri: str | None = None
+    warehouse: str | None = None
+    # An S3 warehouse (s3://...): where and how pyiceberg reaches it (MinIO in compose).
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    @model_validator(mode="after")
+    def _fill_catalog_defaults(self) -> LakehouseSettings:
+        self.home = self.home.expanduser().resolve()
+        if self.catalog_uri is None:
+            self.catalog_uri = f"sqlite:///{self.home / 'catalog.db'}"
+        if self.warehouse is None:
+            self.warehouse = (self.home / "warehouse").as_uri()
+        return self
+
+
+class EngineSettings(LakehouseSettings):
+    """Where the marts are built and read: DuckDB embedded, Trino on the platform."""
+
+    engine: Literal["duckdb", "trino"] = "duckdb"
+    # Platform mode: Trino (`make platform-up` prints these).
+    trino_url: str = "http://127.0.0.1:8089"
+    trino_user: str = "dataplat"
+    trino_catalog: str = "iceberg"
+    # Embedded mode: the published copies of the marts the API reads.
+    serving_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _fill_serving_default(self) -> EngineSettings:
+        if self.serving_dir is None:
+            self.serving_dir = self.home / "serving"
+        return self
+
+    @property
+    def serving_link(self) -> Path:
+        """The symlink the API follows to the newest published marts file."""
+        assert self.serving_dir is not None
+        return self.serving_dir / "current.duckdb"
+
+    @property
+    def trino_connection(self) -> dict[str, str | int]:
+        """host, port, http_scheme and user of ``trino.dbapi.connect``, from the Trino URL."""
+        url = urlsplit(self.trino_url)
+        return {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or 8080,
+            "http_scheme": url.scheme or "http",
+            "user": self.trino_user,
+        }
+
+
+class MaintenanceSettings(EngineSettings):
+    """Table maintenance (`dataplat maintain`, the Airflow maintenance DAG)."""
+
+    snapshot_retention_hours: float = Field(default=168, gt=0)  # time travel kept this long
+    orphan_file_retention_hours: float = Field(default=72, gt=0)  # spares writes in flight
+    compaction_target_file_mb: int = Field(default=128, gt=0)
+    compaction_min_files: int = Field(default=4, ge=2)  # small files a partition needs

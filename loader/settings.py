@@ -1,0 +1,15 @@
+"""The loader's settings: the Kafka cluster it reads and how often it commits."""
+
+from __future__ import annotations
+
+from lakehouse.settings import LakehouseSettings
+
+
+class LoaderSettings(LakehouseSettings):
+    # Records per Iceberg commit (per source run).
+    batch_records: int = 500_000
+    # Platform mode: the Kafka cluster (`make platform-up` prints its address).
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_group_id: str = "dataplat-loader"
+    # A Kafka loader commits at least this often, so a quiet hour is still landed promptly.
+    commit_interval_seconds: float = 30.0

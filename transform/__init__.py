@@ -1,0 +1,1 @@
+"""The transform: raw Iceberg tables → dbt build (dbt_project/) → the marts the API reads."""

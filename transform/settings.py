@@ -1,0 +1,21 @@
+"""The transform's settings: the dbt project it builds and DuckDB's build file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import model_validator
+
+from lakehouse.settings import DBT_PROJECT_DIR, EngineSettings
+
+
+class TransformSettings(EngineSettings):
+    # The dbt project the transform and the Airflow DAGs build (an analyst's checkout works).
+    dbt_project_dir: Path = DBT_PROJECT_DIR
+    duckdb_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _fill_build_default(self) -> TransformSettings:
+        if self.duckdb_path is None:
+            self.duckdb_path = self.home / "duckdb" / "build.duckdb"
+        return self
