@@ -245,7 +245,7 @@ def test_a_second_loader_committing_in_between_stops_the_first(
     the retry sees offsets it did not write and stops, rather than landing them twice."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    from loader.sink import LoaderConflict
+    from loader.coordinator import LoaderConflict
 
     path = tmp_path / "in" / f"{WEBLOG}.jsonl"
     write_dump(path, [envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))

@@ -1,0 +1,153 @@
+"""Records → rows: one source batch becomes, per raw table, the Arrow rows it adds, and the
+rejections with their reasons (the job of ``RecordConverter`` in Iceberg's Kafka Connect sink).
+
+Records the tables' watermarks already cover are dropped here, in the same pass: a record is
+new for its primary table from ``primary_mark`` on, and for ``raw.rejected_messages`` from
+``rejected_mark`` on (each table commits its own offsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.tables import REJECTED_TABLE, WEBLOG_TABLE, WEBLOG_TOPIC, table_for_topic
+from loader.parsing import Rejection, parse_cdc
+from loader.weblog_sql import PARSE_SQL
+
+# Per topic-partition of a batch: where its primary table and rejected_messages stand.
+MARKS_SCHEMA = pa.schema(
+    [
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("primary_mark", pa.int64()),
+        ("rejected_mark", pa.int64()),
+    ]
+)
+
+
+@dataclass
+class Converted:
+    """What one batch adds: Arrow tables per raw table (target schema, no ``_ingested_at``)."""
+
+    tables: dict[str, list[pa.Table]] = field(default_factory=dict)
+    rejected: int = 0
+    tombstones: int = 0
+    skipped_already_loaded: int = 0
+
+    def keep(self, name: str, table: pa.Table, schema: pa.Schema) -> None:
+        if table.num_rows:
+            self.tables.setdefault(name, []).append(table.select(schema.names).cast(schema))
+
+
+def _micros(ms: int | None) -> int | None:
+    return None if ms is None else ms * 1000
+
+
+class RecordConverter:
+    def __init__(self, schemas: dict[str, pa.Schema]):
+        # Target Arrow schemas of the raw tables, without _ingested_at (stamped at commit).
+        self._schemas = schemas
+        self._duck = duckdb.connect()
+        self._duck.execute("set TimeZone = 'UTC'")
+        # Iceberg's Arrow schema uses large_string: export it directly instead of copying later.
+        self._duck.execute("set arrow_large_buffer_size = true")
+
+    def convert(self, batch: pa.Table, marks: pa.Table) -> Converted:
+        """``batch``: records (``records.SOURCE_SCHEMA``); ``marks``: ``MARKS_SCHEMA`` rows
+        for every topic-partition of the batch."""
+        converted = Converted()
+        duck = self._duck
+        duck.register("batch", batch)
+        duck.register("marks", marks)
+        try:
+            parsed = duck.sql(PARSE_SQL).to_arrow_table()
+            self._take_weblog(parsed, converted)
+            cdc = duck.sql(
+                f"""
+                select b.*, m.primary_mark, m.rejected_mark
+                from batch b join marks m using (topic, partition)
+                where b.topic <> '{WEBLOG_TOPIC}'
+                    and (b."offset" >= m.primary_mark or b."offset" >= m.rejected_mark)
+                """
+            ).to_arrow_table()
+            self._take_cdc(cdc, converted)
+        finally:
+            duck.unregister("batch")
+            duck.unregister("marks")
+        converted.skipped_already_loaded += batch.num_rows - parsed.num_rows - cdc.num_rows
+        return converted
+
+    def _take_weblog(self, parsed: pa.Table, converted: Converted) -> None:
+        """Splits the parsed weblog batch into new valid rows and new rejections."""
+        if parsed.num_rows == 0:
+            return
+        offset = parsed["offset"]
+        is_rejected = pc.is_valid(parsed["reason"])
+        good = pc.and_(pc.invert(is_rejected), pc.greater_equal(offset, parsed["primary_mark"]))
+        bad = pc.and_(is_rejected, pc.greater_equal(offset, parsed["rejected_mark"]))
+        kept_good, kept_bad = pc.sum(good).as_py() or 0, pc.sum(bad).as_py() or 0
+        converted.skipped_already_loaded += parsed.num_rows - kept_good - kept_bad
+        converted.rejected += kept_bad
+        weblog = parsed if kept_good == parsed.num_rows else parsed.filter(good)
+        converted.keep(WEBLOG_TABLE, weblog, self._schemas[WEBLOG_TABLE])
+        if kept_bad:
+            converted.keep(REJECTED_TABLE, parsed.filter(bad), self._schemas[REJECTED_TABLE])
+
+    def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
+        rows: dict[str, list[tuple]] = {}
+        rejected: list[dict] = []
+        for record in fresh.to_pylist():
+            parsed = parse_cdc(record["key"], record["value"])
+            if parsed is None:
+                converted.tombstones += 1
+            elif isinstance(parsed, Rejection):
+                if record["offset"] >= record["rejected_mark"]:
+                    rejected.append(
+                        {
+                            **record,
+                            "reason": parsed.reason,
+                            "kafka_timestamp": _micros(record["timestamp_ms"]),
+                        }
+                    )
+                else:
+                    converted.skipped_already_loaded += 1
+            elif record["offset"] >= record["primary_mark"]:
+                key = None if record["key"] is None else record["key"].decode("utf-8", "replace")
+                rows.setdefault(table_for_topic(record["topic"]), []).append(
+                    (
+                        *parsed,
+                        key,
+                        record["topic"],
+                        record["partition"],
+                        record["offset"],
+                        _micros(record["timestamp_ms"]),
+                    )
+                )
+            else:
+                converted.skipped_already_loaded += 1
+        for name, table_rows in rows.items():
+            converted.keep(name, self._rows_to_arrow(name, table_rows), self._schemas[name])
+        if rejected:
+            converted.rejected += len(rejected)
+            schema = self._schemas[REJECTED_TABLE]
+            micros_schema = pa.schema(
+                [f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema]
+            )
+            table = pa.Table.from_pylist(
+                [{k: r[k] for k in schema.names} for r in rejected], schema=micros_schema
+            )
+            converted.keep(REJECTED_TABLE, table.cast(schema), schema)
+
+    def _rows_to_arrow(self, name: str, rows: list[tuple]) -> pa.Table:
+        schema = self._schemas[name]
+        arrays = []
+        for values, column in zip(zip(*rows, strict=True), schema, strict=True):
+            if pa.types.is_timestamp(column.type):
+                arrays.append(pa.array(values, pa.int64()).cast(column.type))
+            else:
+                arrays.append(pa.array(values, column.type))
+        return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,159 @@
+"""Commits to Iceberg, exactly once (the job of ``Coordinator`` in Iceberg's Kafka Connect
+sink): each raw table's offsets travel in the snapshot summary of the commit that adds its
+rows, so data and offsets land together or not at all.
+
+Per batch, ``raw.rejected_messages`` is committed first and the topics' own tables after it.
+A restart resumes every topic-partition at its own table's watermark and drops any record
+whose destination table's watermark already covers it, so a crash between (or inside)
+commits neither loses nor duplicates a record. A commit lost to a concurrent writer (table
+maintenance) is retried on the reloaded table, after checking that the offsets there are
+still this loader's own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from pyiceberg.exceptions import CommitFailedException, ValidationException
+from pyiceberg.table import Table, TableProperties
+
+from lakehouse import offsets
+from lakehouse.offsets import Watermarks
+from lakehouse.tables import RAW_TABLES, REJECTED_TABLE, WEBLOG_TABLE, table_for_topic
+from loader.converter import MARKS_SCHEMA
+
+log = structlog.get_logger("loader.coordinator")
+
+# A commit lost to a concurrent writer (table maintenance) is retried, with a growing pause,
+# for this long: maintenance on a busy machine may commit many times in a row.
+COMMIT_RETRY_SECONDS = 300.0
+COMMIT_RETRY_MAX_PAUSE = 2.0
+# rejected_messages first: its watermark never runs ahead of a primary table's records.
+COMMIT_ORDER = (REJECTED_TABLE, *(name for name in RAW_TABLES if name != REJECTED_TABLE))
+
+
+class LoaderConflict(RuntimeError):
+    """Another loader committed offsets to the same table: exactly once is at risk."""
+
+
+def single_attempt(table: Table) -> Table:
+    """The same table with pyiceberg's commit retry off: a write through it commits once or
+    raises. The property lives only in this copy's metadata, never in the catalog."""
+    properties = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    metadata = table.metadata.model_copy(update={"properties": properties})
+    return Table(table.name(), metadata, table.metadata_location, table.io, table.catalog)
+
+
+class Coordinator:
+    def __init__(
+        self, tables: dict[str, Table], *, before_commit: Callable[[str], None] | None = None
+    ):
+        self._tables = tables
+        self._watermarks: dict[str, Watermarks] = {
+            name: offsets.read_watermarks(table) for name, table in tables.items()
+        }
+        self._event_time_watermark = offsets.read_event_time_watermark(tables[WEBLOG_TABLE])
+        # Test seam: called with the table name just before each commit.
+        self._before_commit = before_commit
+
+    # ------------------------------------------------------------------ committed state
+
+    def resume_offset(self, topic: str, partition: int) -> int:
+        """Where a source should start reading a topic-partition (0 when nothing is loaded)."""
+        return self._watermarks[table_for_topic(topic)].get((topic, partition), 0)
+
+    def marks(self, partitions: list[tuple[str, int, int]]) -> pa.Table:
+        """``MARKS_SCHEMA`` rows: where each partition's primary table and rejected_messages
+        stand, for the converter to drop what they already hold."""
+        rejected = self._watermarks[REJECTED_TABLE]
+        rows = [
+            {
+                "topic": topic,
+                "partition": partition,
+                "primary_mark": self.resume_offset(topic, partition),
+                "rejected_mark": rejected.get((topic, partition), 0),
+            }
+            for topic, partition, _ in partitions
+        ]
+        return pa.Table.from_pylist(rows, schema=MARKS_SCHEMA)
+
+    @property
+    def event_time_watermark(self) -> datetime | None:
+        return self._event_time_watermark
+
+    # ------------------------------------------------------------------ committing
+
+    def commit(self, tables: dict[str, pa.Table], read_through: Watermarks) -> dict[str, int]:
+        """Commits each table's rows with its offsets advanced to ``read_through``; returns
+        the rows committed per table."""
+        committed = {}
+        for name in COMMIT_ORDER:
+            if name not in tables:
+                continue
+            data = tables[name]
+            marks = dict(self._watermarks[name])
+            for tp, next_offset in read_through.items():
+                mine = name == REJECTED_TABLE or table_for_topic(tp[0]) == name
+                if mine and next_offset > marks.get(tp, 0):
+                    marks[tp] = next_offset
+            properties = {offsets.OFFSETS_PROPERTY: offsets.encode(marks)}
+            if name == WEBLOG_TABLE:
+                properties.update(self._advance_event_time(data))
+            if self._before_commit is not None:
+                self._before_commit(name)
+            self._append(name, data, properties)
+            self._watermarks[name] = marks
+            committed[name] = data.num_rows
+            log.debug("committed", table=name, rows=data.num_rows)
+        return committed
+
+    def _advance_event_time(self, data: pa.Table) -> dict[str, str]:
+        newest = pc.max(data["event_time"]).as_py()
+        if newest is not None and (
+            self._event_time_watermark is None or newest > self._event_time_watermark
+        ):
+            self._event_time_watermark = newest
+        if self._event_time_watermark is None:
+            return {}
+        return {offsets.EVENT_TIME_PROPERTY: self._event_time_watermark.isoformat()}
+
+    def _append(self, name: str, data: pa.Table, properties: dict[str, str]) -> None:
+        """Appends one table's batch. Table maintenance (compaction, snapshot expiry) may commit
+        in between, even expire the snapshot the append started from: then the table is
+        reloaded and the append retried on top of it, after checking that no other loader
+        moved the offsets meanwhile. pyiceberg's own retry is off for these appends: it would
+        re-apply the append without that check."""
+        table = self._tables[name]
+        deadline = time.monotonic() + COMMIT_RETRY_SECONDS
+        for attempt in itertools.count(1):
+            try:
+                writer = single_attempt(table)
+                writer.append(data.cast(table.schema().as_arrow()), snapshot_properties=properties)
+                # After the commit the copy holds the catalog's metadata, as committed.
+                self._tables[name] = writer
+                return
+            except (CommitFailedException, ValidationException) as exc:
+                if time.monotonic() > deadline:
+                    raise CommitFailedException(
+                        f"{name}: every commit for {COMMIT_RETRY_SECONDS:.0f} s lost to another "
+                        "writer; is table maintenance running in a tight loop?"
+                    ) from exc
+                table = self._tables[name] = table.refresh()
+                if offsets.read_watermarks(table) != self._watermarks[name]:
+                    raise LoaderConflict(
+                        f"the offsets of {name} changed under this loader: another loader "
+                        "writes the same tables; run one loader per catalog"
+                    ) from exc
+                pause = min(COMMIT_RETRY_MAX_PAUSE, 0.05 * 2**attempt) * random.uniform(0.5, 1)
+                log.info(
+                    "commit retried after a concurrent commit",
+                    table=name, attempt=attempt, error=type(exc).__name__,
+                )  # fmt: skip
+                time.sleep(pause)
