@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -113,7 +114,8 @@ def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.C
         server.terminate()
         server.wait(timeout=30)
         client.close()
-    check_ended(server, (0,), log_tail(log))  # SIGTERM: uvicorn shuts down and exits 0
+    # SIGTERM: uvicorn shuts down gracefully, then re-raises the signal it caught (or exits 0).
+    check_ended(server, (0, -signal.SIGTERM), log_tail(log))
 
 
 @pytest.fixture(scope="session")
