@@ -297,7 +297,7 @@ def _stop_process(name: str) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    pid_file.unlink()
+    pid_file.unlink(missing_ok=True)  # a concurrent `down` may have removed it
     _log(f"{name} stopped")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from api.settings import ApiSettings
 from infra import platform
 from lakehouse.catalog import open_catalog
 from lakehouse.settings import LakehouseSettings as Settings
@@ -145,8 +146,9 @@ class KafkaLoad:
     parts: list[Path]
 
     @property
-    def settings(self) -> Settings:
-        return Settings(
+    def settings(self) -> ApiSettings:
+        """The platform's catalog and Trino, as the API reads them."""
+        return ApiSettings(
             home=self.home,
             catalog_uri=self.env["DATAPLAT_CATALOG_URI"],
             warehouse=self.env["DATAPLAT_WAREHOUSE"],
