@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from lakehouse.tables import REJECTED_TABLE, WEBLOG_TABLE, WEBLOG_TOPIC, table_for_topic
 from loader.parsing import Rejection, parse_cdc
-from loader.weblog_sql import PARSE_SQL
+from loader.weblog_sql import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PARSE_SQL
 
 # Per topic-partition of a batch: where its primary table and rejected_messages stand.
 MARKS_SCHEMA = pa.schema(
@@ -34,7 +34,6 @@ class Converted:
     """What one batch adds: Arrow tables per raw table (target schema, no ``_ingested_at``)."""
 
     tables: dict[str, list[pa.Table]] = field(default_factory=dict)
-    rejected: int = 0
     tombstones: int = 0
     skipped_already_loaded: int = 0
 
@@ -44,7 +43,10 @@ class Converted:
 
 
 def _micros(ms: int | None) -> int | None:
-    return None if ms is None else ms * 1000
+    """Kafka timestamp (epoch ms) → microseconds; null outside years 1 to 9999, as in SQL."""
+    if ms is None or not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
+        return None
+    return ms * 1000
 
 
 class RecordConverter:
@@ -91,7 +93,6 @@ class RecordConverter:
         bad = pc.and_(is_rejected, pc.greater_equal(offset, parsed["rejected_mark"]))
         kept_good, kept_bad = pc.sum(good).as_py() or 0, pc.sum(bad).as_py() or 0
         converted.skipped_already_loaded += parsed.num_rows - kept_good - kept_bad
-        converted.rejected += kept_bad
         weblog = parsed if kept_good == parsed.num_rows else parsed.filter(good)
         converted.keep(WEBLOG_TABLE, weblog, self._schemas[WEBLOG_TABLE])
         if kept_bad:
@@ -132,7 +133,6 @@ class RecordConverter:
         for name, table_rows in rows.items():
             converted.keep(name, self._rows_to_arrow(name, table_rows), self._schemas[name])
         if rejected:
-            converted.rejected += len(rejected)
             schema = self._schemas[REJECTED_TABLE]
             micros_schema = pa.schema(
                 [f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema]

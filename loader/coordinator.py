@@ -16,7 +16,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,9 +53,14 @@ def single_attempt(table: Table) -> Table:
 
 class Coordinator:
     def __init__(
-        self, tables: dict[str, Table], *, before_commit: Callable[[str], None] | None = None
+        self,
+        tables: dict[str, Table],
+        *,
+        event_time_max_future: timedelta = timedelta(minutes=5),
+        before_commit: Callable[[str], None] | None = None,
     ):
         self._tables = tables
+        self._event_time_max_future = event_time_max_future
         self._watermarks: dict[str, Watermarks] = {
             name: offsets.read_watermarks(table) for name, table in tables.items()
         }
@@ -115,7 +120,12 @@ class Coordinator:
         return committed
 
     def _advance_event_time(self, data: pa.Table) -> dict[str, str]:
-        newest = pc.max(data["event_time"]).as_py()
+        """The newest event time committed, not counting events stamped in the future."""
+        horizon = pa.scalar(
+            datetime.now(UTC) + self._event_time_max_future, data["event_time"].type
+        )
+        plausible = data["event_time"].filter(pc.less_equal(data["event_time"], horizon))
+        newest = pc.max(plausible).as_py()
         if newest is not None and (
             self._event_time_watermark is None or newest > self._event_time_watermark
         ):

@@ -40,6 +40,23 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def _integer_problem(name: str, value: object, bounds: tuple[int, int] = INT64) -> Rejection | None:
+    """Why a value cannot be stored in an integer column of that range (None when it can)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        # JSON integers past 64 bits reach Python as floats from orjson.
+        return Rejection("out_of_range", f"{name} {value:.0f} is beyond the 64-bit integer range")
+    if not _is_int(value):
+        return Rejection("invalid_type", f"{name} must be an integer")
+    if not bounds[0] <= value <= bounds[1]:  # type: ignore[operator]
+        bits = 64 if bounds == INT64 else 32
+        return Rejection("out_of_range", f"{name} {value} is beyond the {bits}-bit integer range")
+    return None
+
+
 # ---------------------------------------------------------------- Debezium CDC
 
 CDC_OPS = frozenset(("c", "u", "d", "r"))
@@ -52,7 +69,7 @@ def _key_id(key: bytes | None) -> int | None:
         doc = orjson.loads(key)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(doc, dict) and _is_int(doc.get("id")):
+    if isinstance(doc, dict) and doc.get("id") is not None:
         return doc["id"]
     return None
 
@@ -83,14 +100,20 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
     if not isinstance(source, dict):
         return Rejection("missing_field", "source")
     source_file, source_pos = source.get("file"), source.get("pos")
-    if not isinstance(source_file, str) or not _is_int(source_pos):
+    if not isinstance(source_file, str) or source_pos is None:
         return Rejection("missing_field", "source.file / source.pos (the change's position)")
     source_row = source.get("row", 0)
     ts_ms, source_ts_ms = doc.get("ts_ms"), source.get("ts_ms")
-    if not _is_int(source_row) or (ts_ms is not None and not _is_int(ts_ms)):
-        return Rejection("invalid_type", "source.row and ts_ms must be integers")
-    if source_ts_ms is not None and not _is_int(source_ts_ms):
-        return Rejection("invalid_type", "source.ts_ms must be an integer")
+    for name, number, bounds in (
+        ("source.pos", source_pos, INT64),
+        ("source.row", source_row, INT32),
+        ("ts_ms", ts_ms, INT64),
+        ("source.ts_ms", source_ts_ms, INT64),
+    ):
+        if (number is not None or name in ("source.pos", "source.row")) and (
+            problem := _integer_problem(name, number, bounds)
+        ):
+            return problem
 
     source_db, source_table = source.get("db"), source.get("table")
     if not all(v is None or isinstance(v, str) for v in (source_db, source_table)):
@@ -100,8 +123,10 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
     if row_id is None:
         image = after if after is not None else before
         row_id = image.get("id")  # type: ignore[union-attr]
-    if not _is_int(row_id):
-        return Rejection("missing_field", "id (neither the key nor the row carries an integer id)")
+    if row_id is None:
+        return Rejection("missing_field", "id (neither the key nor the row carries an id)")
+    if problem := _integer_problem("id", row_id):
+        return problem
 
     return (
         row_id,

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -31,7 +32,11 @@ log = structlog.get_logger("loader")
 def open_sink(
     settings: LoaderSettings, before_commit: Callable[[str], None] | None = None
 ) -> IcebergSink:
-    return IcebergSink(ensure_raw_tables(open_catalog(settings)), before_commit=before_commit)
+    return IcebergSink(
+        ensure_raw_tables(open_catalog(settings)),
+        event_time_max_future=timedelta(seconds=settings.event_time_max_future_seconds),
+        before_commit=before_commit,
+    )
 
 
 def _commit(sink: IcebergSink, totals: BatchStats) -> None:

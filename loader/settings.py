@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from lakehouse.settings import LakehouseSettings
 
 
@@ -13,3 +15,6 @@ class LoaderSettings(LakehouseSettings):
     kafka_group_id: str = "dataplat-loader"
     # A Kafka loader commits at least this often, so a quiet hour is still landed promptly.
     commit_interval_seconds: float = 30.0
+    # Events stamped further ahead of the loader's clock than this still land, but never move
+    # the event-time watermark the Airflow sensors trust (a skewed or hostile producer clock).
+    event_time_max_future_seconds: float = Field(default=300, ge=0)

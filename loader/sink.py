@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from lakehouse.tables import RAW_TABLES, table_for_topic
+from lakehouse.tables import RAW_TABLES, REJECTED_TABLE, table_for_topic
 from loader.converter import RecordConverter
 from loader.coordinator import Coordinator
 from loader.writer import SinkWriter
@@ -50,7 +50,11 @@ def _batch_partitions(batch: pa.Table) -> list[tuple[str, int, int]]:
 
 class IcebergSink:
     def __init__(
-        self, tables: dict[str, Table], *, before_commit: Callable[[str], None] | None = None
+        self,
+        tables: dict[str, Table],
+        *,
+        event_time_max_future: timedelta = timedelta(minutes=5),
+        before_commit: Callable[[str], None] | None = None,
     ):
         # Target Arrow schemas without _ingested_at, which is stamped at commit time.
         schemas = {
@@ -58,7 +62,9 @@ class IcebergSink:
         }
         self._converter = RecordConverter(schemas)
         self._writer = SinkWriter()
-        self._coordinator = Coordinator(tables, before_commit=before_commit)
+        self._coordinator = Coordinator(
+            tables, event_time_max_future=event_time_max_future, before_commit=before_commit
+        )
         self._stats = BatchStats()
 
     def resume_offset(self, topic: str, partition: int) -> int:
@@ -84,13 +90,14 @@ class IcebergSink:
         self._writer.read_through(partitions)
         self._writer.add(converted.tables)
         self._stats.records += batch.num_rows
-        self._stats.rejected += converted.rejected
         self._stats.tombstones += converted.tombstones
         self._stats.skipped_already_loaded += converted.skipped_already_loaded
 
     def flush(self) -> BatchStats:
         """Commits everything added since the last flush; returns what it committed."""
         stats, self._stats = self._stats, BatchStats()
-        tables, read_through = self._writer.drain()
+        tables, read_through, repeated = self._writer.drain()
+        stats.skipped_already_loaded += repeated
         stats.rows = self._coordinator.commit(tables, read_through)
+        stats.rejected = stats.rows.get(REJECTED_TABLE, 0)
         return stats

@@ -3,7 +3,8 @@
 Vectorised because this topic is the volume (tens of millions of messages a day). The rules
 follow topics.md: a message is rejected, with its reason, when it is not UTF-8, not a JSON
 object, lacks ``event_id``/``event_time``/``mall_id``, or has a time that is not RFC 3339 with an
-offset; a field of the wrong JSON type is rejected too, so raw columns stay truthful.
+offset; a field of the wrong JSON type, an integer past 64 bits or a time outside the years
+1 to 9999 is rejected too, so raw columns stay truthful and every engine can read them.
 """
 
 from __future__ import annotations
@@ -13,12 +14,34 @@ INT_FIELDS = ("member_id", "product_id", "order_id")
 KNOWN_FIELDS = ("event_id", "event_time", "mall_id", *STRING_FIELDS, *INT_FIELDS)
 
 _AS_JSON = "{" + ", ".join(f'"{name}": "JSON"' for name in KNOWN_FIELDS) + "}"
-_RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-_INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
+# RFC 3339: the offset's hours 00-23 and minutes 00-59 (so "+99:00" is not a time).
+_RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+# What every engine and Python hold: years 1 to 9999 in UTC.
+MIN_TIME = "timestamptz '0001-01-01 00:00:00+00'"
+MAX_TIME = "timestamptz '9999-12-31 23:59:59.999999+00'"
+# Kafka timestamps (epoch ms) outside those years are stored as null; the record is kept.
+MIN_TIMESTAMP_MS = -62_135_596_800_000
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 
 def _absent(field: str) -> str:
     return f"coalesce(json_type(j.{field}), 'NULL') = 'NULL'"
+
+
+def _integer_check(name: str, *, optional: bool) -> str:
+    """An integer past the signed 64-bit range (DuckDB reads it as UBIGINT, or as DOUBLE past
+    64 bits) is named as such, never cast to null; any other non-integer is a wrong type."""
+    allowed = "('NULL', 'BIGINT', 'UBIGINT')" if optional else "('BIGINT', 'UBIGINT')"
+    expected = "an integer or null" if optional else "an integer"
+    value = f"j.{name}"
+    return (
+        f"when (json_type({value}) = 'UBIGINT' and try_cast({value} as bigint) is null) "
+        f"or (json_type({value}) = 'DOUBLE' and abs(try_cast({value} as double)) >= 9.2e18) "
+        f"then 'out_of_range: {name} ' || left({value}::varchar, 40) "
+        "|| ' is beyond the 64-bit integer range' "
+        f"when json_type({value}) not in {allowed} "
+        f"then 'invalid_type: {name} must be {expected}'"
+    )
 
 
 def _optional_type_checks() -> str:
@@ -26,12 +49,16 @@ def _optional_type_checks() -> str:
         f"when json_type(j.{name}) not in ('NULL', 'VARCHAR') "
         f"then 'invalid_type: {name} must be a string or null'"
         for name in STRING_FIELDS
-    ] + [
-        f"when json_type(j.{name}) not in ('NULL', 'BIGINT', 'UBIGINT') "
-        f"then 'invalid_type: {name} must be an integer or null'"
-        for name in INT_FIELDS
-    ]
+    ] + [_integer_check(name, optional=True) for name in INT_FIELDS]
     return "\n            ".join(checks)
+
+
+def kafka_timestamp(column: str) -> str:
+    """Epoch milliseconds → timestamptz, null outside years 1 to 9999 (never an error)."""
+    return (
+        f"case when {column} between {MIN_TIMESTAMP_MS} and {MAX_TIMESTAMP_MS} "
+        f"then cast(make_timestamp({column} * 1000) as timestamptz) end"
+    )
 
 
 # Input relations: ``batch`` (records.SOURCE_SCHEMA) and ``marks`` (topic, partition,
@@ -65,11 +92,13 @@ judged as (
             when json_type(j.event_time) <> 'VARCHAR'
                 or not regexp_full_match(j.event_time->>'$', '{_RFC3339}')
                 or try_cast(j.event_time->>'$' as timestamptz) is null
-                then 'invalid_time: event_time ' || j.event_time
+                then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
                     || ' is not an RFC 3339 time with an offset'
+            when try_cast(j.event_time->>'$' as timestamptz) not between {MIN_TIME} and {MAX_TIME}
+                then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
+                    || ' is outside the years 1 to 9999 (UTC)'
             when {_absent("mall_id")} then 'missing_field: mall_id'
-            when json_type(j.mall_id) not in {_INTEGER_TYPES}
-                then 'invalid_type: mall_id must be an integer'
+            {_integer_check("mall_id", optional=False)}
             {_optional_type_checks()}
         end as reason
     from shaped
@@ -88,10 +117,10 @@ select
     topic as _kafka_topic,
     partition as _kafka_partition,
     "offset" as _kafka_offset,
-    cast(make_timestamp(timestamp_ms * 1000) as timestamptz) as _kafka_timestamp,
+    {kafka_timestamp("timestamp_ms")} as _kafka_timestamp,
     -- raw.rejected_messages columns
     topic, partition, "offset",
-    cast(make_timestamp(timestamp_ms * 1000) as timestamptz) as kafka_timestamp,
+    {kafka_timestamp("timestamp_ms")} as kafka_timestamp,
     key, value
 from judged
 """

@@ -1,16 +1,43 @@
 """Per-table buffers between commits (the job of ``SinkWriter`` in Iceberg's Kafka Connect
-sink): the rows each raw table will receive, and how far each topic-partition was read."""
+sink): the rows each raw table will receive, and how far each topic-partition was read.
+
+A record whose coordinates (topic, partition, offset) came before in the same commit window
+(overlapping kcat dumps concatenated, a replayed stretch) is the same record again: it is
+kept once."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse.offsets import Watermarks
-from lakehouse.tables import RAW_TABLES
+from lakehouse.tables import RAW_TABLES, REJECTED_TABLE
 
 INGESTED_AT = pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
+COORDINATES = {
+    REJECTED_TABLE: ["topic", "partition", "offset"],
+    **{
+        name: ["_kafka_topic", "_kafka_partition", "_kafka_offset"]
+        for name in RAW_TABLES
+        if name != REJECTED_TABLE
+    },
+}
+
+
+def first_of_each_record(table: pa.Table, coordinates: list[str]) -> pa.Table:
+    """The table without rows whose coordinates an earlier row already has."""
+    grouped = (
+        table.select(coordinates)
+        .append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+        .group_by(coordinates, use_threads=False)
+        .aggregate([("_row", "min")])
+    )
+    if grouped.num_rows == table.num_rows:
+        return table
+    first_rows = grouped["_row_min"]
+    return table.take(first_rows.take(pc.sort_indices(first_rows)))
 
 
 class SinkWriter:
@@ -28,14 +55,19 @@ class SinkWriter:
             tp = (topic, partition)
             self._read_through[tp] = max(self._read_through.get(tp, 0), max_offset + 1)
 
-    def drain(self) -> tuple[dict[str, pa.Table], Watermarks]:
-        """The buffered rows per table, stamped with one ``_ingested_at``, and the read
-        positions; the buffers start empty again."""
+    def drain(self) -> tuple[dict[str, pa.Table], Watermarks, int]:
+        """The buffered rows per table (each record once), stamped with one ``_ingested_at``;
+        the read positions; how many repeated records were dropped. The buffers start empty
+        again."""
         stamp = pa.scalar(datetime.now(UTC), INGESTED_AT.type)
         tables = {}
+        repeated = 0
         for name, parts in self._buffers.items():
             if parts:
                 data = pa.concat_tables(parts)
+                unique = first_of_each_record(data, COORDINATES[name])
+                repeated += data.num_rows - unique.num_rows
+                data = unique
                 tables[name] = data.append_column(
                     INGESTED_AT,
                     pa.array([stamp.value] * data.num_rows, pa.int64()).cast(stamp.type),
@@ -43,4 +75,4 @@ class SinkWriter:
         read_through = self._read_through
         self._buffers = {name: [] for name in RAW_TABLES}
         self._read_through = {}
-        return tables, read_through
+        return tables, read_through, repeated

@@ -264,3 +264,134 @@ def test_a_second_loader_committing_in_between_stops_the_first(
         ingest_files(settings, path.parent, show_progress=False)
     monkeypatch.undo()
     assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------------- hostile records
+# Each case is a record a real producer can send; each must land with its exact value or be
+# kept aside with a reason naming the field, and the loader must finish.
+
+HUGE = {"2^63": 2**63, "2^64": 2**64, "2^70": 2**70, "-2^63-1": -(2**63) - 1}
+
+
+def hostile_weblog_cases() -> list[tuple[str, str, str]]:
+    """(case, payload, reason prefix) for weblog events."""
+    cases = []
+    for field in ("mall_id", "member_id", "product_id", "order_id"):
+        for label, number in HUGE.items():
+            payload = weblog_event("e", "2026-01-30T04:00:01Z", **{field: number})
+            cases.append((f"{field}={label}", payload, f"out_of_range: {field}"))
+    for label, time_text in {
+        "year 0": "0000-01-30T04:00:01Z",
+        "year 10000 in UTC": "9999-12-31T23:59:59-14:00",
+        "offset +99:00": "2026-01-30T04:00:01+99:00",
+        "offset -24:00": "2026-01-30T04:00:01-24:00",
+        "minutes 60": "2026-01-30T04:00:01+09:60",
+    }.items():
+        cases.append((label, weblog_event("e", time_text), "invalid_time: event_time"))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [pytest.param(p, r, id=c) for c, p, r in hostile_weblog_cases()],
+)
+def test_hostile_weblog_numbers_and_times_are_rejected_with_the_field(
+    settings: Settings, tmp_path: Path, payload: str, reason: str
+):
+    good = weblog_event("ok", "2026-01-30T04:00:02Z", member_id=2**63 - 1)
+    lines = [envelope_line(WEBLOG, 0, 0, payload), envelope_line(WEBLOG, 0, 1, good)]
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", lines)
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    (rejected,) = scan(settings, "rejected_messages").to_pylist()
+    assert rejected["offset"] == 0 and rejected["reason"].startswith(reason), rejected["reason"]
+    (event,) = scan(settings, "weblog_events").to_pylist()
+    assert event["member_id"] == 2**63 - 1  # the largest 64-bit value lands exactly
+
+
+@pytest.mark.parametrize(
+    ("field", "number", "reason"),
+    [
+        ("source.pos", 2**63, "out_of_range: source.pos"),
+        ("source.pos", 2**64, "out_of_range: source.pos"),
+        ("source.row", 2**31, "out_of_range: source.row"),
+        ("ts_ms", 2**63, "out_of_range: ts_ms"),
+        ("source.ts_ms", -(2**63) - 1, "out_of_range: source.ts_ms"),
+        ("key id", 2**63, "out_of_range: id"),
+        ("row id", 2**64, "out_of_range: id"),
+    ],
+)
+def test_hostile_cdc_integers_are_rejected_with_the_field(
+    settings: Settings, tmp_path: Path, field: str, number: int, reason: str
+):
+    envelope = json.loads(cdc_change("c", None, {"id": 5, "mall_id": 1}, 10, "orders"))
+    key = '{"id": 5}'
+    if field == "key id":
+        key = json.dumps({"id": number})
+    elif field == "row id":
+        key, envelope["after"]["id"] = None, number
+    elif field.startswith("source."):
+        envelope["source"][field.removeprefix("source.")] = number
+    else:
+        envelope[field] = number
+    good = cdc_change("c", None, {"id": 6, "mall_id": 1}, 11, "orders")
+    write_dump(tmp_path / "in" / "shop.orders.jsonl", [
+        envelope_line("shop.orders", 0, 0, json.dumps(envelope), key),
+        envelope_line("shop.orders", 0, 1, good, '{"id": 6}'),
+    ])  # fmt: skip
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    (rejected,) = scan(settings, "rejected_messages").to_pylist()
+    assert rejected["offset"] == 0 and rejected["reason"].startswith(reason), rejected["reason"]
+    assert [row["id"] for row in scan(settings, "shop_orders").to_pylist()] == [6]
+
+
+@pytest.mark.parametrize("ts", [2**62, -(2**62), 253_402_300_800_000])
+def test_a_kafka_timestamp_no_engine_holds_is_stored_as_null_with_the_record(
+    settings: Settings, tmp_path: Path, ts: int
+):
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", [
+        envelope_line(WEBLOG, 0, 0, weblog_event("e", "2026-01-30T04:00:01Z"), ts=ts),
+        envelope_line(WEBLOG, 0, 1, "{broken", ts=ts),
+    ])  # fmt: skip
+    write_dump(tmp_path / "in" / "shop.orders.jsonl", [envelope_line(
+        "shop.orders", 0, 0, cdc_change("c", None, {"id": 5}, 10, "orders"), '{"id": 5}', ts=ts
+    )])  # fmt: skip
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert [e["_kafka_timestamp"] for e in scan(settings, "weblog_events").to_pylist()] == [None]
+    assert [e["_kafka_timestamp"] for e in scan(settings, "shop_orders").to_pylist()] == [None]
+    assert [r["kafka_timestamp"] for r in scan(settings, "rejected_messages").to_pylist()] == [None]
+
+
+def test_a_future_event_lands_but_never_moves_the_event_time_watermark(
+    settings: Settings, tmp_path: Path
+):
+    """Sensors trust the watermark to say a period is loaded: one event stamped in 2999 (a
+    skewed producer clock) must not declare every period up to 2999 complete."""
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", [
+        envelope_line(WEBLOG, 0, 0, weblog_event("now", "2026-01-30T04:00:01Z")),
+        envelope_line(WEBLOG, 0, 1, weblog_event("future", "2999-01-30T04:00:01Z")),
+    ])  # fmt: skip
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert scan(settings, "weblog_events").num_rows == 2
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert read_event_time_watermark(table) == datetime(2026, 1, 30, 4, 0, 1, tzinfo=UTC)
+
+
+def test_the_same_coordinates_twice_in_one_dump_land_once(settings: Settings, tmp_path: Path):
+    """Two overlapping kcat dumps concatenated: the overlap is the same records again."""
+    lines = [
+        envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))
+        for o in range(6)
+    ] + [envelope_line(WEBLOG, 0, 6, "{broken")]
+    cdc = [
+        envelope_line("shop.orders", 0, o, cdc_change("c", None, {"id": o}, o, "orders"),
+                      json.dumps({"id": o}))
+        for o in range(4)
+    ]  # fmt: skip
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", lines[:5] + lines[2:] + lines[4:])
+    write_dump(tmp_path / "in" / "shop.orders.jsonl", cdc + cdc[1:])
+    stats = ingest_files(settings, tmp_path / "in", show_progress=False)
+    assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == list(range(6))
+    assert sorted(scan(settings, "shop_orders")["_kafka_offset"].to_pylist()) == list(range(4))
+    assert scan(settings, "rejected_messages")["offset"].to_pylist() == [6]
+    assert stats.skipped_already_loaded == 6 + 3  # every repeated record
+    assert stats.rejected == 1
