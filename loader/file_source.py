@@ -18,8 +18,9 @@ import pyarrow.json as pj
 from loader.records import SOURCE_SCHEMA
 
 CHUNK_BYTES = 32 << 20
-# Several Arrow record batches per chunk let pyarrow and DuckDB work on both cores; a block
-# must still hold the longest line (Kafka's default message limit is 1 MiB).
+# Several Arrow record batches per chunk let pyarrow and DuckDB work on both cores. A block
+# must hold the longest line: a chunk with a longer one (a message of many MB) is parsed
+# again with blocks that fit it.
 BLOCK_BYTES = 4 << 20
 
 _ENVELOPE_SCHEMA = pa.schema(
@@ -57,15 +58,25 @@ def _from_envelopes(envelopes: pa.Table) -> pa.Table:
     )
 
 
+def _read_envelopes(block: bytes, block_size: int) -> pa.Table:
+    return pj.read_json(
+        pa.BufferReader(block),
+        read_options=pj.ReadOptions(block_size=block_size, use_threads=True),
+        parse_options=pj.ParseOptions(
+            explicit_schema=_ENVELOPE_SCHEMA, unexpected_field_behavior="ignore"
+        ),
+    )
+
+
 def _parse_block(block: bytes, where: str) -> pa.Table:
     try:
-        envelopes = pj.read_json(
-            pa.BufferReader(block),
-            read_options=pj.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
-            parse_options=pj.ParseOptions(
-                explicit_schema=_ENVELOPE_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        )
+        try:
+            envelopes = _read_envelopes(block, BLOCK_BYTES)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            longest = max(len(line) for line in block.split(b"\n"))
+            envelopes = _read_envelopes(block, max(BLOCK_BYTES, longest + 1))
     except (pa.ArrowInvalid, ValueError) as exc:
         raise CorruptDumpError(
             f"{where} holds a line that is not a kcat -J envelope ({exc}); "

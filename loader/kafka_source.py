@@ -31,8 +31,9 @@ log = structlog.get_logger("loader.kafka")
 
 # Messages taken from librdkafka's queue per call; bigger amortises the Python call.
 CONSUME_BATCH = 10_000
-# Records gathered before they are handed to the sink as one Arrow batch.
+# Records, or message bytes, gathered before they are handed to the sink as one Arrow batch.
 ARROW_BATCH = 100_000
+ARROW_BATCH_BYTES = 64 << 20
 METADATA_REFRESH_SECONDS = 30.0
 
 
@@ -159,7 +160,8 @@ class KafkaSource:
     # ------------------------------------------------------------------ reading
 
     def poll(self, timeout: float) -> pa.Table | None:
-        """Up to ARROW_BATCH records (``SOURCE_SCHEMA``), or None when none came in time."""
+        """Up to ARROW_BATCH records or about ARROW_BATCH_BYTES of messages
+        (``SOURCE_SCHEMA``), or None when none came in time."""
         self.refresh_assignment()
         topics: list[str] = []
         partitions: list[int] = []
@@ -167,8 +169,9 @@ class KafkaSource:
         timestamps: list[int | None] = []
         keys: list[bytes | None] = []
         values: list[bytes | None] = []
+        gathered_bytes = 0
         deadline = time.monotonic() + timeout
-        while len(topics) < ARROW_BATCH:
+        while len(topics) < ARROW_BATCH and gathered_bytes < ARROW_BATCH_BYTES:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -198,6 +201,7 @@ class KafkaSource:
                 timestamps.append(None if kind == TIMESTAMP_NOT_AVAILABLE else stamp)
                 keys.append(message.key())
                 values.append(message.value())
+                gathered_bytes += len(message) + len(message.key() or b"")
         if not topics:
             return None
         if self._last_error is not None:

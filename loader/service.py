@@ -104,7 +104,7 @@ def ingest_files(
         for path in files:
             for batch, position in read_dump_batches(path):
                 sink.add_batch(batch)
-                if sink.pending >= settings.batch_records:
+                if sink.full(settings.batch_records, settings.batch_bytes):
                     _commit(sink, totals)
                 progress.update(
                     task,
@@ -182,7 +182,7 @@ def ingest_kafka(
                 elif idle_since is None:
                     idle_since = now
                 if sink.pending and (
-                    sink.pending >= settings.batch_records
+                    sink.full(settings.batch_records, settings.batch_bytes)
                     or now - last_commit >= settings.commit_interval_seconds
                     or (caught_up and stop_when_idle is not None)
                 ):

@@ -8,8 +8,10 @@ from lakehouse.settings import LakehouseSettings
 
 
 class LoaderSettings(LakehouseSettings):
-    # Records per Iceberg commit (per source run).
-    batch_records: int = 500_000
+    # An Iceberg commit every this many records, or this many message bytes, whichever comes
+    # first: memory stays bounded however large the messages are.
+    batch_records: int = Field(default=500_000, gt=0)
+    batch_bytes: int = Field(default=256 << 20, gt=0)
     # Platform mode: the Kafka cluster (`make platform-up` prints its address).
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_group_id: str = "dataplat-loader"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.table import Table
 
 from lakehouse.tables import RAW_TABLES, REJECTED_TABLE, table_for_topic
@@ -66,6 +67,7 @@ class IcebergSink:
             tables, event_time_max_future=event_time_max_future, before_commit=before_commit
         )
         self._stats = BatchStats()
+        self._pending_bytes = 0
 
     def resume_offset(self, topic: str, partition: int) -> int:
         """Where a source should start reading a topic-partition (0 when nothing is loaded)."""
@@ -74,6 +76,14 @@ class IcebergSink:
     @property
     def pending(self) -> int:
         return self._stats.records
+
+    @property
+    def pending_bytes(self) -> int:
+        """Message bytes (keys and values) added since the last flush."""
+        return self._pending_bytes
+
+    def full(self, max_records: int, max_bytes: int) -> bool:
+        return self.pending >= max_records or self._pending_bytes >= max_bytes
 
     @property
     def event_time_watermark(self) -> datetime | None:
@@ -90,12 +100,16 @@ class IcebergSink:
         self._writer.read_through(partitions)
         self._writer.add(converted.tables)
         self._stats.records += batch.num_rows
+        self._pending_bytes += sum(
+            pc.sum(pc.binary_length(batch[column])).as_py() or 0 for column in ("key", "value")
+        )
         self._stats.tombstones += converted.tombstones
         self._stats.skipped_already_loaded += converted.skipped_already_loaded
 
     def flush(self) -> BatchStats:
         """Commits everything added since the last flush; returns what it committed."""
         stats, self._stats = self._stats, BatchStats()
+        self._pending_bytes = 0
         tables, read_through, repeated = self._writer.drain()
         stats.skipped_already_loaded += repeated
         stats.rows = self._coordinator.commit(tables, read_through)

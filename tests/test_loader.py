@@ -395,3 +395,47 @@ def test_the_same_coordinates_twice_in_one_dump_land_once(settings: Settings, tm
     assert scan(settings, "rejected_messages")["offset"].to_pylist() == [6]
     assert stats.skipped_already_loaded == 6 + 3  # every repeated record
     assert stats.rejected == 1
+
+
+def test_messages_of_many_megabytes_and_deep_nesting_land_or_are_rejected(
+    settings: Settings, tmp_path: Path
+):
+    """A 20 MB dump line (past the JSON reader's block), JSON nested 2,000 levels deep in a
+    weblog payload and in a CDC row: the ingest finishes, every record in one place."""
+    deep = "[" * 2000 + "]" * 2000
+    weblog = [
+        weblog_event("big", "2026-01-30T04:00:01Z", url="/" + "x" * 20_000_000),
+        weblog_event("deep", "2026-01-30T04:00:01Z").replace('"ip"', f'"deep": {deep}, "ip"'),
+    ]
+    cdc = [
+        cdc_change("c", None, {"id": 5, "note": "x" * 5_000_000}, 10, "orders"),
+        cdc_change("c", None, {"id": 6}, 11, "orders").replace('"op"', f'"deep": {deep}, "op"'),
+    ]
+    weblog_lines = [envelope_line(WEBLOG, 0, o, p) for o, p in enumerate(weblog)]
+    cdc_lines = [envelope_line("shop.orders", 0, o, p, '{"id": 5}') for o, p in enumerate(cdc)]
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", weblog_lines)
+    write_dump(tmp_path / "in" / "shop.orders.jsonl", cdc_lines)
+    ingest_files(settings, tmp_path / "in", show_progress=False)
+    events = scan(settings, "weblog_events").sort_by("_kafka_offset")
+    assert events["event_id"].to_pylist() == ["big", "deep"]
+    assert len(events["url"][0].as_py()) == 20_000_001
+    assert scan(settings, "shop_orders")["_kafka_offset"].to_pylist() == [0]
+    (rejected,) = scan(settings, "rejected_messages").to_pylist()
+    assert (rejected["topic"], rejected["offset"]) == ("shop.orders", 1)
+    assert rejected["reason"].startswith("invalid_json") and "depth" in rejected["reason"]
+
+
+def test_commits_are_bounded_by_message_bytes_as_well_as_records(
+    settings: Settings, tmp_path: Path
+):
+    """60 MB of 1.5 MB messages with a 8 MB byte bound: several commits, not one, though the
+    record bound (500,000) is far away."""
+    big = [weblog_event(f"e-{o}", "2026-01-30T04:00:01Z", url="/" + "x" * 1_500_000)
+           for o in range(40)]  # fmt: skip
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl",
+               [envelope_line(WEBLOG, 0, o, p) for o, p in enumerate(big)])  # fmt: skip
+    bounded = settings.model_copy(update={"batch_bytes": 8 << 20})
+    ingest_files(bounded, tmp_path / "in", show_progress=False)
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert len(table.metadata.snapshots) >= 2
+    assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == list(range(40))
