@@ -21,6 +21,10 @@ app = typer.Typer(
 console = Console(stderr=True, emoji=False)
 keys_app = typer.Typer(help="API keys: create, list, revoke (stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+offsets_app = typer.Typer(
+    help="Where each topic-partition stands; re-base a stopped one.", no_args_is_help=True
+)
+app.add_typer(offsets_app, name="offsets")
 
 
 @app.callback()
@@ -224,6 +228,84 @@ def docs() -> None:
         f"docs: {settings.dbt_project_dir / 'target' / 'index.html'} "
         "(browse with `dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`)"
     )
+
+
+FromKafka = Annotated[
+    str | None,
+    typer.Option(help="Also read the broker: BOOTSTRAP servers, or 'default' for "
+                 "DATAPLAT_KAFKA_BOOTSTRAP."),
+]  # fmt: skip
+
+
+def _loader_settings(from_kafka: str | None):
+    from loader.settings import LoaderSettings
+
+    settings = LoaderSettings()
+    if from_kafka not in (None, "default"):
+        settings = settings.model_copy(update={"kafka_bootstrap": from_kafka})
+    return settings
+
+
+@offsets_app.command("show")
+def offsets_show(
+    from_kafka: FromKafka = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Per topic-partition: what the raw tables hold and, with --from-kafka, what the broker
+    holds, the lag, and any partition the loader cannot continue (exit status 1 then)."""
+    import json
+
+    from rich.table import Table
+
+    from loader.partitions import OK, partition_states
+
+    try:
+        states = partition_states(_loader_settings(from_kafka), kafka=from_kafka is not None)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    if as_json:
+        for state in states:
+            print(json.dumps(state.as_dict()))
+    else:
+        table = Table("topic", "partition", "loaded through", "rejected through", "broker",
+                      "lag", "state")  # fmt: skip
+        for s in states:
+            broker = "" if s.broker_latest is None else f"{s.broker_earliest}-{s.broker_latest}"
+            lag = "" if s.lag is None else f"{s.lag:,}"
+            style = "" if s.state == OK else "bold red"
+            table.add_row(s.topic, str(s.partition), f"{s.loaded_through:,}",
+                          f"{s.rejected_through:,}", broker, lag, s.state, style=style)  # fmt: skip
+        Console().print(table)
+    if bad := [s for s in states if s.state != OK]:
+        for s in bad:
+            console.print(
+                f"[bold red]{s.topic}[{s.partition}][/]: {s.state}; decide where it resumes, "
+                f"then `dataplat offsets rebase --topic {s.topic} --partition {s.partition} "
+                "--to OFFSET` (loader stopped)"
+            )
+        raise typer.Exit(code=1)
+
+
+@offsets_app.command("rebase")
+def offsets_rebase(
+    topic: Annotated[str, typer.Option(help="A contract topic, e.g. weblog.events.")],
+    partition: Annotated[int, typer.Option(min=0)],
+    to: Annotated[int, typer.Option(min=0, help="The offset the loader resumes at.")],
+    from_kafka: FromKafka = None,
+) -> None:
+    """After an operator's decision: the loader resumes TOPIC[PARTITION] at offset TO (in its
+    raw table and in rejected_messages). Stop the loader first; every record before TO is
+    then taken as handled."""
+    from loader.partitions import rebase
+
+    try:
+        previous = rebase(
+            _loader_settings(from_kafka), topic, partition, to, kafka=from_kafka is not None
+        )
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    before = ", ".join(f"{name} was at {offset}" for name, offset in previous.items())
+    console.print(f"{topic}[{partition}] now resumes at {to} ({before})")
 
 
 def _key_store():

@@ -52,15 +52,6 @@ def _newest_offsets_snapshot_ms(table: Table) -> int | None:
     return snapshot.timestamp_ms if snapshot is not None else None
 
 
-def _carried_properties(table: Table) -> dict[str, str]:
-    """The loader's properties, repeated in our own snapshots so they never age out alone."""
-    carried = {}
-    for name in (offsets.OFFSETS_PROPERTY, offsets.EVENT_TIME_PROPERTY):
-        if (value := offsets.newest_property(table, name)) is not None:
-            carried[name] = value
-    return carried
-
-
 # ---------------------------------------------------------------------- embedded: pyiceberg
 
 
@@ -125,7 +116,7 @@ def _commit_rewrite(table: Table, old: list[DataFile], new: list[DataFile]) -> T
             raise CommitFailedException(f"{table.name()}: files to compact vanished")
         try:
             with table.transaction() as tx:
-                snapshot = tx.update_snapshot(snapshot_properties=_carried_properties(table))
+                snapshot = tx.update_snapshot(snapshot_properties=offsets.loader_properties(table))
                 with snapshot.overwrite() as rewrite:
                     for data_file in old:
                         rewrite.delete_data_file(data_file)

@@ -18,6 +18,10 @@ OFFSETS_PROPERTY = "dataplat.offsets"
 # The newest event time committed so far (ISO 8601, UTC): schedulers wait for it to pass the
 # end of a period before building that period's marts.
 EVENT_TIME_PROPERTY = "dataplat.event_time_watermark"
+# ``{"<topic>": "<Kafka topic id>"}``: the topic the offsets were read from. A topic deleted
+# and created again has a new id and offsets that restart at 0.
+TOPIC_IDS_PROPERTY = "dataplat.topic_ids"
+LOADER_PROPERTIES = (OFFSETS_PROPERTY, EVENT_TIME_PROPERTY, TOPIC_IDS_PROPERTY)
 
 TopicPartition = tuple[str, int]
 Watermarks = dict[TopicPartition, int]
@@ -56,6 +60,21 @@ def newest_property(table: Table, name: str) -> str | None:
 def read_watermarks(table: Table) -> Watermarks:
     text = newest_property(table, OFFSETS_PROPERTY)
     return decode(text) if text else {}
+
+
+def read_topic_ids(table: Table) -> dict[str, str]:
+    text = newest_property(table, TOPIC_IDS_PROPERTY)
+    return orjson.loads(text) if text else {}
+
+
+def loader_properties(table: Table) -> dict[str, str]:
+    """The loader's snapshot properties as of the current snapshot, each from the newest
+    snapshot that has it: what another writer repeats so that none ages out alone."""
+    found = {}
+    for name in LOADER_PROPERTIES:
+        if (value := newest_property(table, name)) is not None:
+            found[name] = value
+    return found
 
 
 def read_event_time_watermark(table: Table) -> datetime | None:

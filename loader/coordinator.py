@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
@@ -65,6 +66,10 @@ class Coordinator:
             name: offsets.read_watermarks(table) for name, table in tables.items()
         }
         self._event_time_watermark = offsets.read_event_time_watermark(tables[WEBLOG_TABLE])
+        self._topic_ids: dict[str, dict[str, str]] = {
+            name: offsets.read_topic_ids(table) for name, table in tables.items()
+        }
+        self._read_from_ids: dict[str, str] = {}
         # Test seam: called with the table name just before each commit.
         self._before_commit = before_commit
 
@@ -93,6 +98,14 @@ class Coordinator:
     def event_time_watermark(self) -> datetime | None:
         return self._event_time_watermark
 
+    def topic_id(self, topic: str) -> str | None:
+        """The Kafka id of the topic the committed offsets were read from (None: unknown)."""
+        return self._topic_ids[table_for_topic(topic)].get(topic)
+
+    def reading_from(self, topic_ids: dict[str, str]) -> None:
+        """The ids of the topics being read now: committed with the next offsets."""
+        self._read_from_ids.update(topic_ids)
+
     # ------------------------------------------------------------------ committing
 
     def commit(self, tables: dict[str, pa.Table], read_through: Watermarks) -> dict[str, int]:
@@ -109,12 +122,19 @@ class Coordinator:
                 if mine and next_offset > marks.get(tp, 0):
                     marks[tp] = next_offset
             properties = {offsets.OFFSETS_PROPERTY: offsets.encode(marks)}
+            ids = dict(self._topic_ids[name])
+            for topic, topic_id in self._read_from_ids.items():
+                if name == REJECTED_TABLE or table_for_topic(topic) == name:
+                    ids[topic] = topic_id
+            if ids:
+                properties[offsets.TOPIC_IDS_PROPERTY] = orjson.dumps(ids).decode()
             if name == WEBLOG_TABLE:
                 properties.update(self._advance_event_time(data))
             if self._before_commit is not None:
                 self._before_commit(name)
             self._append(name, data, properties)
             self._watermarks[name] = marks
+            self._topic_ids[name] = ids
             committed[name] = data.num_rows
             log.debug("committed", table=name, rows=data.num_rows)
         return committed

@@ -5,6 +5,13 @@ every partition itself and seeks to the offset its raw table has committed (as I
 Kafka Connect sink does). The group commit that follows each Iceberg commit only tells
 monitoring tools how far the loader is; losing it loses nothing. One loader process per
 cluster: Iceberg commits are single-writer here, so partitions are assigned, not balanced.
+
+A partition whose committed offset the broker cannot continue from is stopped, alone, and
+named with the cause: records deleted before they were loaded (retention, delete-records), a
+partition shorter than what was loaded, or a topic deleted and created again (a new topic id:
+its offsets restart, so new records would pass for loaded ones). Nothing of it is skipped;
+the other partitions go on, and `dataplat offsets rebase` moves a stopped partition on once
+an operator has decided where it resumes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
+    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -48,9 +56,14 @@ class KafkaSource:
         group_id: str,
         topics: tuple[str, ...],
         resume_offset: Callable[[str, int], int],
+        loaded_topic_id: Callable[[str], str | None] = lambda topic: None,
     ):
         self._topics = topics
         self._resume_offset = resume_offset
+        self._loaded_topic_id = loaded_topic_id
+        # Topic-partitions stopped, with why and what to do; the ids of the topics read.
+        self.stopped: dict[tuple[str, int], str] = {}
+        self.topic_ids: dict[str, str] = {}
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -109,15 +122,25 @@ class KafkaSource:
             log.warning("cannot read cluster metadata, retrying", error=str(exc))
             return
         new = []
+        present = [
+            t for t in self._topics if t in metadata.topics and metadata.topics[t].error is None
+        ]
         for topic in self._topics:
-            if topic not in metadata.topics or metadata.topics[topic].error is not None:
-                if topic not in self._missing_reported:
-                    log.warning("topic not in the cluster yet, will assign when it appears",
-                                topic=topic)  # fmt: skip
-                    self._missing_reported.add(topic)
+            if topic not in present and topic not in self._missing_reported:
+                log.warning("topic not in the cluster yet, will assign when it appears",
+                            topic=topic)  # fmt: skip
+                self._missing_reported.add(topic)
+        for topic, topic_id in self._current_topic_ids(present).items():
+            loaded_from = self._loaded_topic_id(topic)
+            if loaded_from is not None and loaded_from != topic_id:
+                for partition in sorted(metadata.topics[topic].partitions):
+                    self._stop((topic, partition), _recreated(topic, partition, topic_id,
+                                                              loaded_from))  # fmt: skip
                 continue
+            self.topic_ids[topic] = topic_id
             for partition in sorted(metadata.topics[topic].partitions):
-                if (topic, partition) not in self._assigned:
+                tp = (topic, partition)
+                if tp not in self._assigned and tp not in self.stopped:
                     offset = self._resume_offset(topic, partition)
                     new.append(TopicPartition(topic, partition, offset))
         if new:
@@ -129,6 +152,25 @@ class KafkaSource:
                 positions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in new},
             )
 
+    def _current_topic_ids(self, topics: list[str]) -> dict[str, str]:
+        if not topics:
+            return {}
+        try:
+            described = self._admin.describe_topics(TopicCollection(topics), request_timeout=10)
+            return {topic: str(future.result().topic_id) for topic, future in described.items()}
+        except KafkaException as exc:
+            log.warning("cannot read the topics' ids, retrying", error=str(exc))
+            return {}
+
+    def _stop(self, tp: tuple[str, int], reason: str) -> None:
+        """Stops reading one topic-partition (the others go on) and says why, once."""
+        if tp in self.stopped:
+            return
+        self.stopped[tp] = reason
+        if tp in self._assigned:
+            self._consumer.pause([TopicPartition(*tp)])
+        log.error("partition stopped", partition=f"{tp[0]}[{tp[1]}]", reason=reason)
+
     @property
     def assigned(self) -> set[tuple[str, int]]:
         return set(self._assigned)
@@ -136,13 +178,13 @@ class KafkaSource:
     def caught_up(self) -> bool:
         """Every contract topic exists and every partition has been read to its end, as the
         brokers say now (False while they cannot be reached)."""
-        if (
-            not self._assigned
-            or set(self._topics) - {t for t, _ in self._assigned}
-            or not self._assigned <= self._at_end
-        ):
+        reading = self._assigned - set(self.stopped)
+        known_topics = {t for t, _ in self._assigned | set(self.stopped)}
+        if set(self._topics) - known_topics or not reading <= self._at_end:
             return False
-        partitions = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        if not reading:
+            return bool(self.stopped)  # nothing left to read but stopped partitions
+        partitions = [TopicPartition(t, p) for t, p in sorted(reading)]
         try:
             # The admin client's own connection answers at once; the consumer's waits behind
             # its long-polling fetches.
@@ -186,7 +228,8 @@ class KafkaSource:
                     if error.code() == KafkaError._PARTITION_EOF:
                         self._at_end.add((message.topic(), message.partition()))
                     elif error.code() == KafkaError._AUTO_OFFSET_RESET:
-                        raise self._offset_out_of_range(message.topic(), message.partition())
+                        tp = (message.topic(), message.partition())
+                        self._stop(tp, self._offset_out_of_range(*tp))
                     elif error.fatal():
                         raise KafkaSourceError(f"fatal Kafka error: {error}")
                     else:
@@ -219,7 +262,7 @@ class KafkaSource:
             schema=SOURCE_SCHEMA,
         )
 
-    def _offset_out_of_range(self, topic: str, partition: int) -> KafkaSourceError:
+    def _offset_out_of_range(self, topic: str, partition: int) -> str:
         """Explains a stored offset outside the broker's range: what happened, what to do."""
         loaded = self._resume_offset(topic, partition)
         tp = TopicPartition(topic, partition)
@@ -242,11 +285,12 @@ class KafkaSource:
                 f"records from offset {loaded} on were deleted by the broker (retention, "
                 "delete-records) before the loader read them"
             )
-        return KafkaSourceError(
+        return (
             f"{topic}[{partition}]: the raw tables hold every record before offset {loaded}, "
-            f"but {held}: {what}. Nothing was skipped; this partition cannot go on by itself. "
-            "Land the missing records from a dump (`dataplat ingest --from-dir`) or, if they "
-            "are gone for good, decide where the partition resumes."
+            f"but {held}: {what}. Nothing was skipped; this partition stays stopped. Land the "
+            "missing records from a dump (`dataplat ingest --from-dir`) if one exists; then, "
+            "or if they are gone for good, resume where you decide: `dataplat offsets rebase "
+            f"--topic {topic} --partition {partition} --to OFFSET`"
         )
 
     # ------------------------------------------------------------------ committing
@@ -267,3 +311,13 @@ class KafkaSource:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _recreated(topic: str, partition: int, topic_id: str, loaded_from: str) -> str:
+    return (
+        f"{topic}[{partition}]: the topic was deleted and created again (its id is now "
+        f"{topic_id}; the raw tables were loaded from {loaded_from}): its offsets restart, so "
+        "its new records would pass for records already loaded. Nothing was read; this "
+        "partition stays stopped. Once the old records are safe, resume the new topic from "
+        f"its start: `dataplat offsets rebase --topic {topic} --partition {partition} --to 0`"
+    )

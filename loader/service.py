@@ -133,11 +133,15 @@ def ingest_kafka(
     Iceberg commits happen every ``batch_records`` records or ``commit_interval_seconds``;
     the consumer group's offsets are committed after each, as a hint for lag monitoring.
     """
-    from loader.kafka_source import KafkaSource
+    from loader.kafka_source import KafkaSource, KafkaSourceError
 
     sink = open_sink(settings, before_commit)
     source = KafkaSource(
-        settings.kafka_bootstrap, settings.kafka_group_id, ALL_TOPICS, sink.resume_offset
+        settings.kafka_bootstrap,
+        settings.kafka_group_id,
+        ALL_TOPICS,
+        sink.resume_offset,
+        loaded_topic_id=sink.topic_id,
     )
     stopping = threading.Event()
     previous = {
@@ -159,6 +163,7 @@ def ingest_kafka(
     def commit() -> None:
         nonlocal last_commit
         if sink.pending:
+            sink.reading_from(source.topic_ids)
             _commit(sink, totals)
             source.commit_positions({tp: sink.resume_offset(*tp) for tp in sorted(source.assigned)})
         last_commit = time.perf_counter()
@@ -202,4 +207,9 @@ def ingest_kafka(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _log_finished(totals, started, source="kafka")
+    if source.stopped:
+        raise KafkaSourceError(
+            f"{len(source.stopped)} partition(s) stopped, the others were loaded:\n"
+            + "\n".join(source.stopped.values())
+        )
     return totals

@@ -89,6 +89,14 @@ class IcebergSink:
     def event_time_watermark(self) -> datetime | None:
         return self._coordinator.event_time_watermark
 
+    def topic_id(self, topic: str) -> str | None:
+        """The Kafka id of the topic the committed offsets were read from (None: unknown)."""
+        return self._coordinator.topic_id(topic)
+
+    def reading_from(self, topic_ids: dict[str, str]) -> None:
+        """The ids of the topics being read now: committed with the next offsets."""
+        self._coordinator.reading_from(topic_ids)
+
     def add_batch(self, batch: pa.Table) -> None:
         """Adds records (``records.SOURCE_SCHEMA``); nothing is written before ``flush``."""
         if batch.num_rows == 0:

@@ -439,3 +439,42 @@ def test_commits_are_bounded_by_message_bytes_as_well_as_records(
     table = open_catalog(settings).load_table("raw.weblog_events")
     assert len(table.metadata.snapshots) >= 2
     assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == list(range(40))
+
+
+def test_offsets_show_and_an_operators_rebase(tmp_path: Path):
+    """`dataplat offsets show` lists what the raw tables hold; `dataplat offsets rebase` moves
+    a partition on after an operator's decision (records 5-7 gone for good): the next ingest
+    lands only what follows, and the loader's other snapshot properties survive."""
+    from tests.conftest import run_cli
+
+    env = {"DATAPLAT_HOME": str(tmp_path / "home")}
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    lines = [
+        envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", f"2026-01-30T04:00:0{o}Z"))
+        for o in range(10)
+    ]
+    write_dump(path, lines[:5])
+    run_cli("ingest", "--from-dir", str(path.parent), env=env)
+    shown = run_cli("offsets", "show", "--json", env=env)
+    (state,) = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert (state["topic"], state["partition"], state["loaded_through"]) == (WEBLOG, 0, 5)
+    assert state["state"] == "ok"
+
+    moved = run_cli("offsets", "rebase", "--topic", WEBLOG, "--partition", "0", "--to", "8",
+                    env=env)  # fmt: skip
+    assert "now resumes at 8" in moved.stderr
+    write_dump(path, lines)
+    run_cli("ingest", "--from-dir", str(path.parent), env=env)
+    settings = Settings(home=tmp_path / "home")
+    assert sorted(scan(settings, "weblog_events")["event_id"].to_pylist()) == [
+        *(f"e-{o}" for o in range(5)),
+        "e-8",
+        "e-9",
+    ]
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    assert read_watermarks(table) == {(WEBLOG, 0): 10}
+    assert read_event_time_watermark(table) == datetime(2026, 1, 30, 4, 0, 9, tzinfo=UTC)
+
+    unknown = run_cli("offsets", "rebase", "--topic", "nope", "--partition", "0", "--to", "1",
+                      env=env, check=False)  # fmt: skip
+    assert unknown.returncode == 1 and "unknown topic 'nope'" in unknown.stderr

@@ -216,48 +216,95 @@ def test_table_maintenance_through_trino_keeps_rows_and_offsets(platform_home: K
     assert all(s.timestamp_ms >= loader_ms - 15_000 for s in kept)
 
 
-def test_offsets_the_broker_no_longer_has_stop_the_loader_with_the_cause(platform_servers):
-    """A stored offset outside the partition's range on the real broker: records deleted
-    before they were loaded (retention, delete-records), or a recreated, shorter topic. The
-    source stops with what happened; it never jumps to another offset in silence."""
-    from confluent_kafka import Producer, TopicPartition
+@pytest.fixture
+def scratch_topic(platform_servers):
+    """A topic of its own (two partitions) on the real broker, deleted afterwards."""
     from confluent_kafka.admin import AdminClient, NewTopic
-
-    from loader.kafka_source import KafkaSource, KafkaSourceError
 
     bootstrap = f"127.0.0.1:{platform.KAFKA_PORT}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topic = f"test.offsets-gone-{time.time_ns()}"
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    topic = f"test.partitions-{time.time_ns()}"
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result()
+    yield bootstrap, topic
+    admin.delete_topics([topic])[topic].result()
+
+
+def read_until_stopped(source, partitions: int = 1, timeout: float = 60) -> list[tuple]:
+    """Polls until ``partitions`` partitions are stopped and the rest read to their end;
+    returns the (partition, offset) of every record read."""
+    read = []
+    deadline = time.monotonic() + timeout
     try:
-        producer = Producer({"bootstrap.servers": bootstrap})
-        for i in range(10):
-            producer.produce(topic, value=str(i).encode(), partition=0)
-        assert producer.flush(30) == 0
-        # Offsets 0-7 deleted, as retention would: a loader that had landed 0-4 has lost 5-7.
-        (deleted,) = admin.delete_records([TopicPartition(topic, 0, 8)]).values()
-        deleted.result()
-
-        def first_error(loaded: int) -> str:
-            source = KafkaSource(bootstrap, f"{topic}-group", (topic,), lambda t, p: loaded)
-            try:
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    batch = source.poll(timeout=1.0)
-                    assert batch is None, f"records read from {batch['offset'].to_pylist()}"
-            except KafkaSourceError as exc:
-                return str(exc)
-            finally:
-                source.close()
-            raise AssertionError("the source neither read nor stopped in 60 s")
-
-        lost = first_error(5)
-        assert f"{topic}[0]" in lost and "before offset 5" in lost
-        assert "offsets 8 to 9" in lost and "deleted by the broker" in lost
-        recreated = first_error(50)
-        assert "offsets 8 to 9" in recreated and "recreated or truncated" in recreated
+        while time.monotonic() < deadline:
+            batch = source.poll(timeout=1.0)
+            if batch is not None:
+                read += zip(batch["partition"].to_pylist(), batch["offset"].to_pylist(),
+                            strict=True)  # fmt: skip
+            elif len(source.stopped) >= partitions and source.caught_up():
+                return sorted(read)
     finally:
-        admin.delete_topics([topic])[topic].result()
+        source.close()
+    raise AssertionError(f"not stopped in {timeout} s: {source.stopped}, read {read}")
+
+
+def test_offsets_the_broker_no_longer_has_stop_that_partition_with_the_cause(scratch_topic):
+    """Stored offsets outside a partition's range on the real broker: records deleted before
+    they were loaded (retention, delete-records), or a partition shorter than what was
+    loaded. That partition stops with what happened and the command that moves it on; it
+    never jumps to another offset in silence, and the other partition goes on."""
+    from confluent_kafka import Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from loader.kafka_source import KafkaSource
+
+    bootstrap, topic = scratch_topic
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(10):
+        producer.produce(topic, value=str(i).encode(), partition=0)
+        producer.produce(topic, value=str(i).encode(), partition=1)
+    assert producer.flush(30) == 0
+    # Offsets 0-7 of partition 0 deleted, as retention would: a loader at 5 has lost 5-7.
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    (deleted,) = admin.delete_records([TopicPartition(topic, 0, 8)]).values()
+    deleted.result()
+
+    for loaded, cause in ((5, "deleted by the broker"), (50, "recreated or truncated")):
+        resume = {0: loaded, 1: 3}
+        source = KafkaSource(bootstrap, f"{topic}-group", (topic,), lambda t, p: resume[p])  # noqa: B023
+        read = read_until_stopped(source)
+        assert read == [(1, o) for o in range(3, 10)], "partition 1 must go on"
+        (reason,) = source.stopped.values()
+        assert f"{topic}[0]" in reason and f"before offset {loaded}" in reason
+        assert "offsets 8 to 9" in reason and cause in reason
+        assert f"dataplat offsets rebase --topic {topic} --partition 0 --to" in reason
+
+
+def test_a_recreated_topic_is_stopped_not_taken_for_loaded_records(scratch_topic):
+    """The raw tables were loaded from another topic of the same name (another id): its
+    offsets restart, so the new records at offsets below the watermark would pass for loaded
+    ones. Every partition of it stops, naming both ids; nothing is read."""
+    from confluent_kafka import Producer
+
+    from loader.kafka_source import KafkaSource
+
+    bootstrap, topic = scratch_topic
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(20):
+        producer.produce(topic, value=str(i).encode(), partition=i % 2)
+    assert producer.flush(30) == 0
+    source = KafkaSource(bootstrap, f"{topic}-group", (topic,), lambda t, p: 4,
+                         loaded_topic_id=lambda t: "the-old-topic-id")  # fmt: skip
+    assert read_until_stopped(source, partitions=2) == []
+    assert set(source.stopped) == {(topic, 0), (topic, 1)}
+    reason = source.stopped[(topic, 1)]
+    assert "deleted and created again" in reason and "the-old-topic-id" in reason
+    assert f"dataplat offsets rebase --topic {topic} --partition 1 --to 0" in reason
+    # The same topic, loaded from its own id: read from the stored offsets.
+    current = KafkaSource(bootstrap, f"{topic}-group", (topic,), lambda t, p: 4,
+                          loaded_topic_id=lambda t: source_ids[t])  # fmt: skip
+    source_ids = {topic: current._current_topic_ids([topic])[topic]}
+    read = read_until_stopped(current, partitions=0)
+    assert read == [(p, o) for p in (0, 1) for o in range(4, 10)]
 
 
 def test_replayed_topics_keep_records_older_than_the_brokers_retention(platform_home: KafkaLoad):
