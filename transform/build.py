@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import structlog
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
 
 from lakehouse.catalog import ensure_audit_table, open_catalog
 from lakehouse.duck import install_iceberg_extension
@@ -26,6 +28,8 @@ from transform.settings import TransformSettings
 log = structlog.get_logger("transform")
 
 KEEP_PUBLISHED = 3
+# Pinned metadata files of earlier builds are removed after this long.
+PIN_KEEP_SECONDS = 3600
 
 
 class TransformError(RuntimeError):
@@ -36,38 +40,58 @@ def dbt_target(settings: TransformSettings) -> str:
     return "embedded" if settings.engine == "duckdb" else "platform"
 
 
-def source_locations(settings: TransformSettings) -> dict[str, str]:
-    """The current metadata file of every table dbt reads (``raw.*``, ``audit.segment_reads``),
-    creating the audit table when the API has not yet."""
+def source_tables(settings: TransformSettings) -> dict[str, Table]:
+    """Every table dbt reads (``raw.*``, ``audit.segment_reads``) as of now, creating the
+    audit table when the API has not yet."""
     catalog = open_catalog(settings)
-    locations = {}
+    tables = {}
     for name in RAW_TABLES:
         try:
-            table = catalog.load_table(f"{RAW_NAMESPACE}.{name}")
+            tables[f"{RAW_NAMESPACE}.{name}"] = catalog.load_table(f"{RAW_NAMESPACE}.{name}")
         except NoSuchTableError as exc:
             raise TransformError(
                 f"raw.{name} does not exist in catalog {settings.catalog_uri}: "
                 "run `dataplat ingest` first"
             ) from exc
-        locations[f"{RAW_NAMESPACE}.{name}"] = table.metadata_location
-    locations[AUDIT_TABLE] = ensure_audit_table(catalog).metadata_location
-    return locations
+    tables[AUDIT_TABLE] = ensure_audit_table(catalog)
+    return tables
+
+
+def source_locations(settings: TransformSettings) -> dict[str, str]:
+    """The current metadata file of every table dbt reads."""
+    return {view: table.metadata_location for view, table in source_tables(settings).items()}
 
 
 def refresh_raw_views(settings: TransformSettings) -> dict[str, str]:
     """Points ``raw.<table>`` and ``audit.segment_reads`` in the build database at each
-    table's current metadata file."""
+    table's current snapshot, pinned: every model of a build reads the same data.
+
+    The pin is a copy of the table's current metadata file, kept beside the build database:
+    the loader's commits delete old metadata files (``write.metadata.previous-versions-max``),
+    and a long build must keep reading the snapshot it started from. Returns the pinned
+    files by view."""
     install_iceberg_extension()
-    views = source_locations(settings)
     assert settings.duckdb_path is not None
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    pins = settings.duckdb_path.parent / "pinned"
+    pins.mkdir(parents=True, exist_ok=True)
+    pinned = {}
+    for view, table in source_tables(settings).items():
+        target = pins / f"{view}-{uuid.uuid4().hex}.metadata.json"
+        with table.io.new_input(table.metadata_location).open() as source:
+            target.write_bytes(source.read())
+        pinned[view] = str(target)
     with duckdb.connect(str(settings.duckdb_path)) as con:
         for schema in (RAW_NAMESPACE, AUDIT_NAMESPACE):
             con.execute(f"create schema if not exists {schema}")
-        for view, location in views.items():
+        for view, location in pinned.items():
             escaped = location.replace("'", "''")
             con.execute(f"create or replace view {view} as select * from iceberg_scan('{escaped}')")
-    return views
+    # Pins of earlier builds: a build running elsewhere may still read them for a while.
+    cutoff = time.time() - PIN_KEEP_SECONDS
+    for old in pins.glob("*.metadata.json"):
+        if str(old) not in pinned.values() and old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    return pinned
 
 
 def dbt_environment(settings: TransformSettings) -> dict[str, str]:
