@@ -1,7 +1,10 @@
 """The audit log of customer-segment reads and exports: an Iceberg table in the warehouse.
 
 Requests only enqueue a row; a background thread appends what is queued every second (and
-at shutdown), so a read never waits for an Iceberg commit.
+at shutdown), so a read never waits for an Iceberg commit. No row is ever dropped: rows a
+failed append did not write are kept and written first by the next flush. The queue is
+bounded: when the table cannot be written for long enough to fill it, a segment read that
+cannot be audited is refused (``AuditUnavailable``, a 503) rather than served unaudited.
 """
 
 from __future__ import annotations
@@ -22,10 +25,24 @@ from lakehouse.tables import AUDIT_SCHEMA
 log = structlog.get_logger("api.audit")
 
 
+class AuditUnavailable(RuntimeError):
+    """The audit queue stayed full: the audit table cannot be written (see the API's log)."""
+
+
 class AuditLog:
-    def __init__(self, settings: ApiSettings, interval_seconds: float = 1.0):
+    def __init__(
+        self,
+        settings: ApiSettings,
+        interval_seconds: float = 1.0,
+        max_queued: int = 10_000,
+        wait_seconds: float = 10.0,
+    ):
+        self._wait = wait_seconds
         self._settings = settings
-        self._queue: queue.Queue[dict] = queue.Queue()
+        self._queue: queue.Queue[dict] = queue.Queue(maxsize=max_queued)
+        # Taken from the queue, not yet committed: written first by the next flush.
+        self._unwritten: list[dict] = []
+        self._max_batch = max_queued
         self._table = None
         self._interval = interval_seconds
         self._stop = threading.Event()
@@ -45,40 +62,51 @@ class AuditLog:
         parameters: dict,
         page: int | None,
         rows: int,
+        wait_for_room: bool = False,
     ) -> None:
-        self._queue.put({
+        """Queues one row. When the queue is full it waits for room: as long as it takes with
+        ``wait_for_room`` (a download already sent), else a few seconds, then raises
+        ``AuditUnavailable``."""
+        row = {
             "read_at": datetime.now(UTC), "key_id": key_id, "key_name": key_name,
             "segment": segment, "mall_id": mall_id, "as_of": as_of, "format": format,
             "parameters": json.dumps(parameters, sort_keys=True), "page": page, "rows": rows,
-        })  # fmt: skip
+        }  # fmt: skip
+        try:
+            self._queue.put(row, timeout=None if wait_for_room else self._wait)
+        except queue.Full as exc:
+            raise AuditUnavailable(
+                f"the audit log has {self._queue.qsize():,} reads waiting to be written; "
+                "the audit table cannot be written (see the API's log): retry later"
+            ) from exc
 
     def flush(self) -> int:
-        """Appends everything queued; returns how many rows it wrote."""
+        """Appends what is queued (rows an earlier flush could not write first); returns how
+        many rows it wrote. On any error the rows stay for the next flush."""
         with self._lock:
-            rows = []
-            while not self._queue.empty():
-                rows.append(self._queue.get_nowait())
-            if not rows:
+            while len(self._unwritten) < self._max_batch:
+                try:
+                    self._unwritten.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not self._unwritten:
                 return 0
             if self._table is None:
-                try:
-                    self._table = ensure_audit_table(open_catalog(self._settings))
-                except Exception:
-                    for row in rows:
-                        self._queue.put(row)
-                    raise
-            data = pa.Table.from_pylist(rows, schema=AUDIT_SCHEMA.as_arrow())
+                self._table = ensure_audit_table(open_catalog(self._settings))
+            data = pa.Table.from_pylist(self._unwritten, schema=AUDIT_SCHEMA.as_arrow())
             for attempt in range(5):
                 try:
                     self._table.append(data)
-                    return len(rows)
+                    written, self._unwritten = len(self._unwritten), []
+                    return written
                 except CommitFailedException:
                     # Another API process committed first: read the new state and retry.
                     self._table = self._table.refresh()
                     log.warning("audit commit conflict, retrying", attempt=attempt + 1)
-            for row in rows:  # never lose an audit row: the next flush tries again
-                self._queue.put(row)
-            raise RuntimeError(f"could not append {len(rows)} audit rows after 5 attempts")
+            raise RuntimeError(
+                f"could not append {len(self._unwritten)} audit rows after 5 attempts; "
+                "they stay queued"
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

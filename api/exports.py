@@ -14,6 +14,8 @@ from fastapi.responses import StreamingResponse
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Rows of one XLSX sheet, its header included (the format's limit): more go to a next sheet.
+XLSX_SHEET_ROWS = 1_048_576
 
 
 def _text(value: object) -> object:
@@ -40,7 +42,9 @@ def csv_download(columns: list[str], batches: Iterator[list[tuple]], filename: s
 
 
 def xlsx_download(columns: list[str], batches: Iterator[list[tuple]], filename: str):
-    """Rows go to a temporary file in xlsxwriter's constant-memory mode, then stream out."""
+    """Rows go to a temporary file in xlsxwriter's constant-memory mode, then stream out.
+    Past a sheet's row limit the rows continue on the next sheet (``segment (2)``, ...),
+    each with the header: nothing is cut off."""
 
     def chunks() -> Iterator[bytes]:
         handle, path = tempfile.mkstemp(suffix=".xlsx")
@@ -49,10 +53,16 @@ def xlsx_download(columns: list[str], batches: Iterator[list[tuple]], filename: 
             workbook = xlsxwriter.Workbook(path, {"constant_memory": True})
             sheet = workbook.add_worksheet("segment")
             sheet.write_row(0, 0, columns)
-            row_number = 1
+            row_number, sheets = 1, 1
             for rows in batches:
                 for row in rows:
-                    sheet.write_row(row_number, 0, [_text(v) for v in row])
+                    if row_number == XLSX_SHEET_ROWS:
+                        sheets += 1
+                        sheet = workbook.add_worksheet(f"segment ({sheets})")
+                        sheet.write_row(0, 0, columns)
+                        row_number = 1
+                    if sheet.write_row(row_number, 0, [_text(v) for v in row]) != 0:
+                        raise RuntimeError(f"xlsxwriter refused row {row_number}")
                     row_number += 1
             workbook.close()
             with open(path, "rb") as file:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.audit import AuditLog
+from api.audit import AuditLog, AuditUnavailable
 from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
@@ -77,6 +77,13 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     @app.exception_handler(EngineUnavailable)
     async def engine_down(_: Request, exc: EngineUnavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(AuditUnavailable)
+    async def audit_full(_: Request, exc: AuditUnavailable) -> JSONResponse:
+        # A segment read is never served unaudited.
+        return JSONResponse(
+            status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"}
+        )
 
     @app.middleware("http")
     async def access_log(request: Request, call_next):

@@ -175,12 +175,13 @@ def transform(
 @app.command()
 def maintain(
     table: Annotated[
-        list[str] | None, typer.Option(help="raw.<name>; repeat for several. Default: all raw.")
+        list[str] | None,
+        typer.Option(help="raw.<name> or audit.segment_reads; repeat for several. Default: all."),
     ] = None,
 ) -> None:
-    """Table maintenance of the raw tables: compaction of small files, snapshot expiry, orphan
-    file removal (retention from DATAPLAT_SNAPSHOT_RETENTION_HOURS and friends). Safe while
-    the loader runs."""
+    """Table maintenance of the raw tables and the audit table: compaction of small files,
+    snapshot expiry, orphan file removal (retention from DATAPLAT_SNAPSHOT_RETENTION_HOURS
+    and friends). Safe while the loader runs."""
     from lakehouse.maintenance import maintain_embedded, maintain_on_trino
     from lakehouse.settings import MaintenanceSettings
 

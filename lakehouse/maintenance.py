@@ -1,5 +1,5 @@
-"""Table maintenance of the raw Iceberg tables: snapshot expiry, small-file compaction and
-removal of orphan files, while the loader keeps committing.
+"""Table maintenance of the raw Iceberg tables and the audit table: snapshot expiry,
+small-file compaction and removal of orphan files, while the loader keeps committing.
 
 Embedded, pyiceberg does the work; on the platform, Trino's ``ALTER TABLE ... EXECUTE``. Both
 keep the newest snapshot that carries the loader's Kafka offsets, whatever the retention: the
@@ -25,7 +25,7 @@ from pyiceberg.table import FileScanTask, Table
 from lakehouse import offsets
 from lakehouse.catalog import open_catalog
 from lakehouse.settings import MaintenanceSettings
-from lakehouse.tables import RAW_NAMESPACE, RAW_TABLES
+from lakehouse.tables import AUDIT_TABLE, RAW_NAMESPACE, RAW_TABLES
 
 log = structlog.get_logger("maintenance")
 
@@ -44,6 +44,11 @@ class MaintenanceReport:
 
 def raw_table_names() -> list[str]:
     return [f"{RAW_NAMESPACE}.{name}" for name in RAW_TABLES]
+
+
+def maintained_table_names() -> list[str]:
+    """Every table maintenance looks after: the raw tables and the API's audit table."""
+    return [*raw_table_names(), AUDIT_TABLE]
 
 
 def _newest_offsets_snapshot_ms(table: Table) -> int | None:
@@ -185,7 +190,10 @@ def maintain_embedded(
     catalog = open_catalog(settings)
     now = datetime.now(UTC)
     reports = []
-    for name in tables or raw_table_names():
+    for name in tables or maintained_table_names():
+        if not catalog.table_exists(name):
+            log.info("no such table yet, nothing to maintain", table=name)
+            continue
         table = catalog.load_table(name)
         report = MaintenanceReport(name)
         report.files_compacted, report.files_written = compact_small_files(
@@ -247,7 +255,10 @@ def maintain_on_trino(settings: MaintenanceSettings, tables: list[str] | None = 
     connection = connect(**settings.trino_connection)
     executed = []
     try:
-        for name in tables or raw_table_names():
+        for name in tables or maintained_table_names():
+            if not catalog.table_exists(name):
+                log.info("no such table yet, nothing to maintain", table=name)
+                continue
             for step in TRINO_STEPS:
                 # Computed just before it runs: optimize may take minutes and commit.
                 table = catalog.load_table(name)

@@ -226,3 +226,55 @@ def test_no_response_or_export_carries_email_or_ip(app, tokens):
             with zipfile.ZipFile(io.BytesIO(body)) as xlsx:
                 body = b"".join(xlsx.read(name) for name in xlsx.namelist())
         assert not personal.search(body), (path, personal.search(body))
+
+
+def test_a_segment_read_that_cannot_be_audited_is_refused_not_served(pipeline_home: Path):
+    """The audit table cannot be written and the bounded queue is full: a JSON segment read
+    answers 503 with Retry-After instead of being served without its audit row."""
+    from api.audit import AuditLog
+
+    app = create_app(Settings(home=pipeline_home, rate_limit_per_minute=100_000))
+    app.state.audit.close()
+    app.state.audit = AuditLog(app.state.settings, interval_seconds=3600, max_queued=1,
+                               wait_seconds=0.2)  # fmt: skip
+    _, token = app.state.key_store.create("audit-full", ["crm:1:read"])
+    params = {"mall_id": 1, "as_of": DAY}
+    # No lifespan: its shutdown would flush the queue between the two reads.
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    assert client.get("/crm/segments/unused-coupons", params=params).status_code == 200
+    refused = client.get("/crm/segments/unused-coupons", params=params)
+    assert refused.status_code == 503 and "audit" in refused.json()["detail"]
+    assert int(refused.headers["retry-after"]) > 0
+
+
+def test_an_xlsx_past_a_sheets_row_limit_continues_on_the_next_sheet(
+    app, pipeline_home: Path, monkeypatch
+):
+    """Never cut off: with the sheet limit lowered to a third of the export, the rows go on
+    over three sheets, each with the header; the audit says what was sent."""
+    import math
+
+    import openpyxl
+
+    import api.exports
+
+    _, token = app.state.key_store.create("xlsx-sheets", ["crm:1:read"])
+    params = {"mall_id": 1, "as_of": DAY, "format": "csv"}
+    csv_text = call(app, token, "/crm/segments/abandoned-cart", params).content.decode("utf-8-sig")
+    header, *expected = list(csv.reader(io.StringIO(csv_text)))
+    assert len(expected) >= 3, "the export should hold a few rows"
+    monkeypatch.setattr(api.exports, "XLSX_SHEET_ROWS", math.ceil(len(expected) / 3) + 1)
+    xlsx = call(app, token, "/crm/segments/abandoned-cart", {**params, "format": "xlsx"})
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    assert len(workbook.sheetnames) == 3
+    rows = []
+    for sheet in workbook.worksheets:
+        first, *data = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert first == header
+        rows += data
+    assert len(rows) == len(expected)
+    app.state.audit.flush()
+    table = open_catalog(Settings(home=pipeline_home)).load_table(AUDIT_TABLE).scan().to_arrow()
+    sent = [r["rows"] for r in table.to_pylist()
+            if r["key_name"] == "xlsx-sheets" and r["format"] == "xlsx"]  # fmt: skip
+    assert sent == [len(expected)]

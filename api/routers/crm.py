@@ -136,7 +136,7 @@ def segment_members(
                     rows += len(batch)
                     yield batch
             finally:  # recorded once the download ends, with what was actually sent
-                audit.record(**audited, page=None, rows=rows)
+                audit.record(**audited, page=None, rows=rows, wait_for_room=True)
 
         filename = f"{segment}_mall{mall_id}_{as_of}"
         download = csv_download if format is Format.csv else xlsx_download

@@ -1,6 +1,7 @@
-"""Table maintenance of the raw Iceberg tables, daily at 04:00 KST, one task per table:
-small-file compaction, snapshot expiry and orphan-file removal (lakehouse/maintenance.py),
-with retention from the settings. The loader keeps committing while it runs."""
+"""Table maintenance of the raw Iceberg tables and the audit table, daily at 04:00 KST, one
+task per table: small-file compaction, snapshot expiry and orphan-file removal
+(lakehouse/maintenance.py), with retention from the settings. The loader keeps committing
+while it runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, task
 
-from lakehouse.maintenance import raw_table_names
+from lakehouse.maintenance import maintained_table_names
 from lakehouse.settings import MaintenanceSettings
 from orchestration.alerts import post_failure_alert
 from orchestration.dbt import KST
@@ -41,4 +42,4 @@ with DAG(
     tags=["dataplat", "maintenance"],
     doc_md=__doc__,
 ) as maintenance:
-    maintain_table.expand(table=raw_table_names())
+    maintain_table.expand(table=maintained_table_names())
