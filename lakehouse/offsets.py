@@ -62,6 +62,10 @@ def read_watermarks(table: Table) -> Watermarks:
     return decode(text) if text else {}
 
 
+def encode_topic_ids(topic_ids: dict[str, str]) -> str:
+    return orjson.dumps(dict(sorted(topic_ids.items()))).decode()
+
+
 def read_topic_ids(table: Table) -> dict[str, str]:
     text = newest_property(table, TOPIC_IDS_PROPERTY)
     return orjson.loads(text) if text else {}

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
@@ -127,7 +126,7 @@ class Coordinator:
                 if name == REJECTED_TABLE or table_for_topic(topic) == name:
                     ids[topic] = topic_id
             if ids:
-                properties[offsets.TOPIC_IDS_PROPERTY] = orjson.dumps(ids).decode()
+                properties[offsets.TOPIC_IDS_PROPERTY] = offsets.encode_topic_ids(ids)
             if name == WEBLOG_TABLE:
                 properties.update(self._advance_event_time(data))
             if self._before_commit is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import orjson
 import structlog
 
 from lakehouse import offsets
@@ -81,7 +80,7 @@ def _broker_view(bootstrap: str) -> dict[tuple[str, int], tuple[int, int, str]]:
     except KafkaException as exc:
         raise RuntimeError(
             f"cannot read the partitions of Kafka at {bootstrap} ({exc}); start it "
-            "(`make platform-up`), set DATAPLAT_KAFKA_BOOTSTRAP, or pass --no-kafka"
+            "(`make platform-up`), set DATAPLAT_KAFKA_BOOTSTRAP, or leave out --from-kafka"
         ) from exc
     return {tp: (low, high, str(described[tp[0]].topic_id)) for tp, (low, high) in ends.items()}
 
@@ -144,7 +143,7 @@ def rebase(
             ids[topic] = topic_id
         else:
             ids.pop(topic, None)
-        properties[offsets.TOPIC_IDS_PROPERTY] = orjson.dumps(ids).decode()
+        properties[offsets.TOPIC_IDS_PROPERTY] = offsets.encode_topic_ids(ids)
         table.append(table.schema().as_arrow().empty_table(), snapshot_properties=properties)
     log.warning("offsets rebased", partition=f"{topic}[{partition}]", to=to, previous=previous,
                 topic_id=topic_id)  # fmt: skip

@@ -77,12 +77,9 @@ class IcebergSink:
     def pending(self) -> int:
         return self._stats.records
 
-    @property
-    def pending_bytes(self) -> int:
-        """Message bytes (keys and values) added since the last flush."""
-        return self._pending_bytes
-
     def full(self, max_records: int, max_bytes: int) -> bool:
+        """Records, or message bytes (keys and values), added since the last flush reach a
+        bound."""
         return self.pending >= max_records or self._pending_bytes >= max_bytes
 
     @property
