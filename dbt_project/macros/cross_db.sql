@@ -5,10 +5,14 @@
 {% macro default__to_kst(ts) -%}cast({{ ts }} at time zone 'Asia/Seoul' as timestamp(6)){%- endmacro %}
 {% macro duckdb__to_kst(ts) -%}timezone('Asia/Seoul', {{ ts }}){%- endmacro %}
 
-{#- Epoch milliseconds (UTC), as CDC rows carry datetimes, to Asia/Seoul wall-clock time. -#}
+{#- Epoch milliseconds (UTC), as CDC rows carry datetimes, to Asia/Seoul wall-clock time
+    (UTC+9: Seoul has kept it since 1988). Exact for every millisecond of years 1 to 9999;
+    stg_shop__invalid_values lists the values outside that range. -#}
 {% macro epoch_ms_to_kst(ms) -%}{{ return(adapter.dispatch('epoch_ms_to_kst', 'dataplat')(ms)) }}{%- endmacro %}
+{#- Trino's date_add takes 32-bit amounts: whole days, then the milliseconds left over. -#}
 {% macro default__epoch_ms_to_kst(ms) -%}
-    cast(from_unixtime_nanos(cast({{ ms }} as bigint) * 1000000) at time zone 'Asia/Seoul' as timestamp(6))
+    cast(date_add('millisecond', {{ ms }} % 86400000,
+        date_add('day', {{ ms }} / 86400000, timestamp '1970-01-01 09:00:00.000')) as timestamp(6))
 {%- endmacro %}
 {% macro duckdb__epoch_ms_to_kst(ms) -%}
     (epoch_ms(cast({{ ms }} as bigint)) + interval 9 hour)
@@ -29,4 +33,13 @@
 {% macro default__json_text(json_col, field) -%}json_extract_scalar({{ json_col }}, '$.{{ field }}'){%- endmacro %}
 {% macro duckdb__json_text(json_col, field) -%}json_extract_string({{ json_col }}, '$.{{ field }}'){%- endmacro %}
 
-{% macro json_bigint(json_col, field) -%}cast({{ json_text(json_col, field) }} as bigint){%- endmacro %}
+{#- A field of a JSON object held as text, as the JSON the producer sent: '"x"' for a string,
+    '5' for a number, 'null' for JSON null, null when absent. Its type shows in its text. -#}
+{% macro json_value(json_col, field) -%}{{ return(adapter.dispatch('json_value', 'dataplat')(json_col, field)) }}{%- endmacro %}
+{% macro default__json_value(json_col, field) -%}json_format(json_extract({{ json_col }}, '$.{{ field }}')){%- endmacro %}
+{% macro duckdb__json_value(json_col, field) -%}cast(json_extract({{ json_col }}, '$.{{ field }}') as varchar){%- endmacro %}
+
+{#- Whether a text matches a regular expression as a whole. -#}
+{% macro matches_fully(text, pattern) -%}{{ return(adapter.dispatch('matches_fully', 'dataplat')(text, pattern)) }}{%- endmacro %}
+{% macro default__matches_fully(text, pattern) -%}regexp_like({{ text }}, '^(?:{{ pattern }})$'){%- endmacro %}
+{% macro duckdb__matches_fully(text, pattern) -%}regexp_full_match({{ text }}, '{{ pattern }}'){%- endmacro %}

@@ -1,12 +1,21 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('app_installs') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'app_installs' and read_as = 'current state'
 )
 
 select
     id as install_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_text('after', 'device_id') }} as device_id,
-    {{ json_text('after', 'platform') }} as platform,
-    {{ epoch_ms_to_kst(json_bigint('after', 'installed_at')) }} as installed_at_kst,
-    {{ epoch_ms_to_kst(json_bigint('after', 'uninstalled_at')) }} as uninstalled_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_text('after', 'device_id') }} as device_id,
+    {{ shop_text('after', 'platform') }} as platform,
+    {{ shop_datetime_kst('after', 'installed_at') }} as installed_at_kst,
+    {{ shop_datetime_kst('after', 'uninstalled_at') }} as uninstalled_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

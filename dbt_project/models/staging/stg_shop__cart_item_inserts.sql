@@ -1,20 +1,22 @@
-{#- Every cart item ever inserted (op c), from the change history: items deleted since
-    (removed or ordered) still count for abandoned carts. A redelivered insert is the same
-    row, so one row per cart item. -#}
-with inserts as (
-    select
-        id,
-        after,
-        row_number() over (partition by id order by source_file, source_pos, source_row) as delivery
-    from {{ source('raw', 'shop_cart_items') }}
-    where op = 'c'
+{#- Every cart item ever inserted (op c), deleted ones included: abandoned carts count them.
+    An insert with a value that cannot be read (stg_shop__invalid_values) is left out. -#}
+with
+
+inserts as (
+    select id, after from {{ ref('base_shop__cart_item_inserts') }}
+),
+
+unreadable_inserts as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'cart_items' and read_as = 'insert history'
 )
 
 select
     id as cart_item_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_bigint('after', 'member_id') }} as member_id,
-    {{ json_bigint('after', 'product_id') }} as product_id,
-    {{ epoch_ms_to_kst(json_bigint('after', 'added_at')) }} as added_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_integer('after', 'member_id') }} as member_id,
+    {{ shop_integer('after', 'product_id') }} as product_id,
+    {{ shop_datetime_kst('after', 'added_at') }} as added_at_kst
 from inserts
-where delivery = 1
+where id not in (select row_id from unreadable_inserts)

@@ -1,12 +1,21 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('cart_items') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'cart_items' and read_as = 'current state'
 )
 
 select
     id as cart_item_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_bigint('after', 'member_id') }} as member_id,
-    {{ json_bigint('after', 'product_id') }} as product_id,
-    {{ json_bigint('after', 'quantity') }} as quantity,
-    {{ epoch_ms_to_kst(json_bigint('after', 'added_at')) }} as added_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_integer('after', 'member_id') }} as member_id,
+    {{ shop_integer('after', 'product_id') }} as product_id,
+    {{ shop_integer('after', 'quantity') }} as quantity,
+    {{ shop_datetime_kst('after', 'added_at') }} as added_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

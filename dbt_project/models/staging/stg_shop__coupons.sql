@@ -1,13 +1,22 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('coupons') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'coupons' and read_as = 'current state'
 )
 
 select
     id as coupon_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_bigint('after', 'member_id') }} as member_id,
-    {{ json_text('after', 'campaign') }} as campaign,
-    {{ epoch_ms_to_kst(json_bigint('after', 'issued_at')) }} as issued_at_kst,
-    {{ epoch_ms_to_kst(json_bigint('after', 'used_at')) }} as used_at_kst,
-    {{ epoch_ms_to_kst(json_bigint('after', 'expires_at')) }} as expires_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_integer('after', 'member_id') }} as member_id,
+    {{ shop_text('after', 'campaign') }} as campaign,
+    {{ shop_datetime_kst('after', 'issued_at') }} as issued_at_kst,
+    {{ shop_datetime_kst('after', 'used_at') }} as used_at_kst,
+    {{ shop_datetime_kst('after', 'expires_at') }} as expires_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

@@ -1,11 +1,20 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('malls') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'malls' and read_as = 'current state'
 )
 
 select
     id as mall_id,
-    {{ json_text('after', 'name') }} as mall_name,
-    {{ json_text('after', 'plan') }} as plan,
-    {{ json_text('after', 'status') }} as status,
-    {{ epoch_ms_to_kst(json_bigint('after', 'created_at')) }} as created_at_kst
+    {{ shop_text('after', 'name') }} as mall_name,
+    {{ shop_text('after', 'plan') }} as plan,
+    {{ shop_text('after', 'status') }} as status,
+    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

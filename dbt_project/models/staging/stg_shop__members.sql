@@ -1,11 +1,20 @@
 {#- email is personal data: it is not selected, so nothing downstream can expose it. -#}
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('members') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'members' and read_as = 'current state'
 )
 
 select
     id as member_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_text('after', 'status') }} as status,
-    {{ epoch_ms_to_kst(json_bigint('after', 'joined_at')) }} as joined_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_text('after', 'status') }} as status,
+    {{ shop_datetime_kst('after', 'joined_at') }} as joined_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

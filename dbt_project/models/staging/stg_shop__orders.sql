@@ -1,14 +1,23 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('orders') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'orders' and read_as = 'current state'
 )
 
 select
     id as order_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_bigint('after', 'member_id') }} as member_id,
-    {{ json_text('after', 'status') }} as status,
-    {{ json_bigint('after', 'total_amount') }} as total_amount,
-    {{ epoch_ms_to_kst(json_bigint('after', 'created_at')) }} as created_at_kst,
-    {{ epoch_ms_to_kst(json_bigint('after', 'paid_at')) }} as paid_at_kst,
-    {{ epoch_ms_to_kst(json_bigint('after', 'updated_at')) }} as updated_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_integer('after', 'member_id') }} as member_id,
+    {{ shop_text('after', 'status') }} as status,
+    {{ shop_integer('after', 'total_amount') }} as total_amount,
+    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst,
+    {{ shop_datetime_kst('after', 'paid_at') }} as paid_at_kst,
+    {{ shop_datetime_kst('after', 'updated_at') }} as updated_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

@@ -1,12 +1,21 @@
-with current_rows as (
+with
+
+current_rows as (
     {{ cdc_current_state('products') }}
+),
+
+unreadable_rows as (
+    select row_id
+    from {{ ref('stg_shop__invalid_values') }}
+    where table_name = 'products' and read_as = 'current state'
 )
 
 select
     id as product_id,
-    {{ json_bigint('after', 'mall_id') }} as mall_id,
-    {{ json_text('after', 'name') }} as product_name,
-    {{ json_bigint('after', 'price') }} as price,
-    {{ json_text('after', 'status') }} as status,
-    {{ epoch_ms_to_kst(json_bigint('after', 'created_at')) }} as created_at_kst
+    {{ shop_integer('after', 'mall_id') }} as mall_id,
+    {{ shop_text('after', 'name') }} as product_name,
+    {{ shop_integer('after', 'price') }} as price,
+    {{ shop_text('after', 'status') }} as status,
+    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst
 from current_rows
+where id not in (select row_id from unreadable_rows)

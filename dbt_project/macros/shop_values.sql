@@ -1,0 +1,70 @@
+{#- Reading the values of shop rows (CDC `after` JSON) as topics.md types them. A value of
+    the wrong type reads as null here and is listed by stg_shop__invalid_values, and the
+    staging models leave its row out: the transform never fails on what a producer sent. -#}
+
+{#- Every column staging reads from each shop table, with its type in topics.md:
+    integer  a JSON integer that fits 64 bits (ids, amounts, quantities);
+    epoch_ms an integer of milliseconds since 1970 UTC within years 1 to 9999;
+    text     a JSON string.
+    JSON null is a valid value of every column but mall_id: a row without its mall cannot
+    be placed. email (personal data) is never read, so it is not here. -#}
+{% macro shop_columns() -%}
+    {{ return({
+        'malls': {'name': 'text', 'plan': 'text', 'status': 'text', 'created_at': 'epoch_ms'},
+        'members': {'mall_id': 'integer', 'status': 'text', 'joined_at': 'epoch_ms'},
+        'products': {'mall_id': 'integer', 'name': 'text', 'price': 'integer', 'status': 'text',
+                     'created_at': 'epoch_ms'},
+        'orders': {'mall_id': 'integer', 'member_id': 'integer', 'status': 'text',
+                   'total_amount': 'integer', 'created_at': 'epoch_ms', 'paid_at': 'epoch_ms',
+                   'updated_at': 'epoch_ms'},
+        'cart_items': {'mall_id': 'integer', 'member_id': 'integer', 'product_id': 'integer',
+                       'quantity': 'integer', 'added_at': 'epoch_ms'},
+        'coupons': {'mall_id': 'integer', 'member_id': 'integer', 'campaign': 'text',
+                    'issued_at': 'epoch_ms', 'used_at': 'epoch_ms', 'expires_at': 'epoch_ms'},
+        'app_installs': {'mall_id': 'integer', 'device_id': 'text', 'platform': 'text',
+                         'installed_at': 'epoch_ms', 'uninstalled_at': 'epoch_ms'},
+    }) }}
+{%- endmacro %}
+
+{% macro shop_required_columns() -%}{{ return(['mall_id']) }}{%- endmacro %}
+
+{#- A JSON integer that fits 64 bits, as bigint; null for anything else. -#}
+{% macro shop_integer(json_col, field) -%}
+    case
+        when {{ matches_fully(json_value(json_col, field), '-?[0-9]{1,19}') }}
+        then try_cast({{ json_value(json_col, field) }} as bigint)
+    end
+{%- endmacro %}
+
+{#- Epoch milliseconds (UTC) within years 1 to 9999, as Asia/Seoul wall-clock time; null for
+    anything else. -#}
+{% macro shop_datetime_kst(json_col, field) -%}
+    {{ epoch_ms_to_kst(shop_epoch_ms(json_col, field)) }}
+{%- endmacro %}
+
+{% macro shop_epoch_ms(json_col, field) -%}
+    case
+        when {{ shop_integer(json_col, field) }} between -62135596800000 and 253402214399999
+        then {{ shop_integer(json_col, field) }}
+    end
+{%- endmacro %}
+
+{#- A JSON string, as text; null for anything else. -#}
+{% macro shop_text(json_col, field) -%}
+    case when {{ json_value(json_col, field) }} like '"%' then {{ json_text(json_col, field) }} end
+{%- endmacro %}
+
+{#- What is wrong with a column's value, in words; null when it is readable. -#}
+{% macro shop_value_problem(json_col, field, type) -%}
+    {%- set readers = {
+        'integer': (shop_integer, 'not an integer of at most 64 bits'),
+        'epoch_ms': (shop_epoch_ms, 'not epoch milliseconds within years 1 to 9999'),
+        'text': (shop_text, 'not a JSON string'),
+    } -%}
+    {%- set read, expected = readers[type] -%}
+    case
+        when {{ json_value(json_col, field) }} is null or {{ json_value(json_col, field) }} = 'null'
+        then {% if field in shop_required_columns() %}'missing: the row cannot be placed without it'{% else %}null{% endif %}
+        when ({{ read(json_col, field) }}) is null then '{{ expected }}'
+    end
+{%- endmacro %}
