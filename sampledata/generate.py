@@ -5,7 +5,8 @@ log in, view products, fill carts and buy; purchases become orders in the shop d
 changes (and those of members, products, carts, coupons and app installs) flow as Debezium
 change events. Every producer fault of topics.md is injected at a small, counted share:
 retries, KST and UTC offsets, late and out-of-order events, broken messages, fields added
-mid-stream, deletes with tombstones, redelivered changes.
+mid-stream, deletes with tombstones, redelivered changes, and business values of the wrong
+type ("x" as an amount, a row without its mall).
 
 Records are produced in time order and held in a heap only until their arrival time has
 passed, so memory follows the events in flight, not the size of a day.
@@ -42,6 +43,10 @@ GATEWAY_SHARE = 0.35  # written by the API gateway in UTC ("Z")
 BROKEN_SHARE = 0.002
 CDC_REDELIVERY_SHARE = 0.01
 CDC_BROKEN_SHARE = 0.002
+# Of row changes: one business value sent with a type topics.md does not give it.
+CDC_WRONG_TYPE_SHARE = 0.004
+WRONG_TYPED_VALUES = ("x", True, 1e30, "yesterday", 2**64, -(2**63) - 1, 12.5, "12000", [1],
+                      {"value": 1})  # fmt: skip
 NEW_FIELDS_SHARE = 0.3  # of events after the middle of the period
 LOGGED_IN_SHARE = 0.3
 BROKEN_KINDS = (
@@ -182,6 +187,7 @@ class Generator:
     def __init__(self, out_dir: Path, days: int, events_per_day: int, malls: int, seed: int,
                  start: date):  # fmt: skip
         self.rng = random.Random(seed)
+        self.wrong_type_rng = random.Random(seed + 1)  # its own stream: the rest stays the same
         self.days, self.events_per_day, self.start = days, events_per_day, start
         start_utc = datetime(start.year, start.month, start.day, tzinfo=UTC)
         self.start_ms = int(start_utc.timestamp() * 1000) - KST_OFFSET_MS  # 00:00 KST
@@ -235,6 +241,8 @@ class Generator:
         }
         topic, key = f"shop.{table}", f'{{"id": {row_id}}}'
         payload = orjson.dumps(envelope).decode()
+        if after is not None and self.wrong_type_rng.random() < CDC_WRONG_TYPE_SHARE:
+            payload = self._wrong_typed(envelope, after)
         arrival = at_ms + self.rng.randint(100, 2000)
         self._push(arrival, topic, key, payload)
         if op == "d":
@@ -246,6 +254,17 @@ class Generator:
         if self.rng.random() < CDC_BROKEN_SHARE:
             self._push(arrival + 3, topic, key, payload[: len(payload) // 2])  # truncated
             self.faults.counts["cdc_broken"] += 1
+
+    def _wrong_typed(self, envelope: dict, after: dict) -> str:
+        """The change with one business value of the wrong type (the world keeps the right
+        one: the row's next change sends it again). mall_id may also go missing."""
+        rng = self.wrong_type_rng
+        column = rng.choice([c for c in after if c not in ("id", "email")])
+        text_column = isinstance(after[column], str)
+        wrong = [v for v in WRONG_TYPED_VALUES if not (text_column and isinstance(v, str))]
+        value = None if column == "mall_id" and rng.random() < 0.3 else rng.choice(wrong)
+        self.faults.counts["cdc_wrong_types"] += 1
+        return json.dumps(dict(envelope, after=dict(after, **{column: value})))
 
     def _index(self, table: str, row_id: int, before: dict | None, after: dict | None) -> None:
         world = self.world
@@ -601,6 +620,7 @@ class Generator:
             "cdc_tombstones": counts["cdc_tombstones"],
             "cdc_redelivered": counts["cdc_redelivered"],
             "cdc_broken": counts["cdc_broken"],
+            "cdc_wrong_types": counts["cdc_wrong_types"],
         }
 
 

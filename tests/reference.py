@@ -7,9 +7,10 @@ test compares two implementations of the same definitions.
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,12 +31,28 @@ class Event:
     product_id: int | None
 
 
+def _deep_json(text: str) -> object:
+    """JSON however deeply nested: a weblog payload is valid at any depth (extra fields
+    nested thousands of levels deep are kept, as the loader keeps them)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 50_000))
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _int64(value: object) -> bool:
+    """An id topics.md allows: absent/null, or an integer that fits 64 bits."""
+    return value is None or (type(value) is int and -(2**63) <= value < 2**63)
+
+
 def _valid_event(payload: str | None) -> Event | None:
     """topics.md: JSON object with event_id, an RFC 3339 event_time with offset, mall_id."""
     if payload is None:
         return None
     try:
-        doc = json.loads(payload)
+        doc = _deep_json(payload)
     except ValueError:
         return None
     if not isinstance(doc, dict):
@@ -43,17 +60,20 @@ def _valid_event(payload: str | None) -> Event | None:
     event_id, event_time, mall_id = doc.get("event_id"), doc.get("event_time"), doc.get("mall_id")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_time, str):
         return None
-    if not isinstance(mall_id, int) or isinstance(mall_id, bool):
+    if not _int64(mall_id) or mall_id is None:
+        return None
+    if not all(_int64(doc.get(f)) for f in ("member_id", "product_id", "order_id")):
         return None
     try:
         moment = datetime.fromisoformat(event_time)
-    except ValueError:
+        at = moment.astimezone(UTC) and moment.astimezone(KST).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # not a time, or outside years 1-9999 in UTC or KST
         return None
     if moment.tzinfo is None or "T" not in event_time.upper():
         return None
     return Event(
         event_id=event_id,
-        at=moment.astimezone(KST).replace(tzinfo=None),
+        at=at,
         mall_id=mall_id,
         visitor_id=doc.get("visitor_id"),
         member_id=doc.get("member_id"),

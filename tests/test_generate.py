@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sampledata.generate import TOPICS, generate
+from tests.reference_shop import readable
 
 
 def read_records(directory: Path, topic: str) -> list[dict]:
@@ -117,6 +118,7 @@ def test_weblog_faults_are_present_and_counted_exactly(generated):
 def test_cdc_envelopes_tombstones_redeliveries_and_orders_behind_purchases(generated):
     out, manifest = generated
     tombstones = redelivered = broken = 0
+    wrong_types = set()
     for topic in TOPICS[1:]:
         seen = Counter()
         last_delete_key = {}
@@ -135,12 +137,15 @@ def test_cdc_envelopes_tombstones_redeliveries_and_orders_behind_purchases(gener
             key = (record["key"], change["source"]["file"], change["source"]["pos"])
             redelivered += seen[key]
             seen[key] += 1
+            if change["after"] and not readable(topic.removeprefix("shop."), change["after"]):
+                wrong_types.add((topic, key))
             if change["op"] == "d":
                 assert change["after"] is None and change["before"] is not None
                 last_delete_key[record["partition"]] = record["key"]
     assert tombstones == manifest["cdc_tombstones"] > 0
     assert redelivered == manifest["cdc_redelivered"] > 0
     assert broken == manifest["cdc_broken"]
+    assert len(wrong_types) == manifest["cdc_wrong_types"] > 0
 
     changes = [parsed(r["payload"]) for r in read_records(out, "shop.orders")]
     orders = {c["after"]["id"] for c in changes if c and c["after"]}
