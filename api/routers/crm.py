@@ -14,7 +14,7 @@ from api.auth import PrincipalDep
 from api.coverage import require_as_of_day, require_known_mall
 from api.deps import AuditDep, EngineDep
 from api.exports import csv_download, xlsx_download
-from api.ranges import months_before
+from api.ranges import months_before_end_of
 from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.crm import AbandonedCartPage, RecentHighValuePage, UnusedCouponsPage
 
@@ -76,9 +76,8 @@ def _filters(
     where, params = "as_of_date = ? and mall_id = ?", [as_of, mall_id]
     if name != "recent-high-value":
         return where, params, {}
-    end_of_day = datetime(as_of.year, as_of.month, as_of.day) + timedelta(days=1)
     where += " and joined_at_kst >= ? and paid_total >= ?"
-    params += [months_before(end_of_day, months), min_amount]
+    params += [months_before_end_of(as_of, months), min_amount]
     return where, params, {"months": months, "min_amount": min_amount}
 
 
