@@ -118,8 +118,11 @@ def _parse_chunk(chunk: bytes, where: str) -> pa.Table:
             good.append(line)
         except UnicodeDecodeError:
             odd.append(_parse_non_utf8_line(line, where))
-    fast = _parse_block(b"\n".join(good), where)
-    return pa.concat_tables([fast, pa.Table.from_pylist(odd, schema=SOURCE_SCHEMA)])
+    odd_table = pa.Table.from_pylist(odd, schema=SOURCE_SCHEMA)
+    good_block = b"\n".join(good)
+    if not good_block.strip():  # every line of the chunk had non-UTF-8 bytes
+        return odd_table
+    return pa.concat_tables([_parse_block(good_block, where), odd_table])
 
 
 def read_dump_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Table, int]]:

@@ -59,6 +59,50 @@ def _integer_problem(name: str, value: object, bounds: tuple[int, int] = INT64) 
 
 # ---------------------------------------------------------------- Debezium CDC
 
+# orjson reads JSON nested up to 1,024 levels but writes only up to 254.
+MAX_IMAGE_DEPTH = 254
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _has_float(value: object, depth: int = 0) -> bool:
+    if isinstance(value, float):
+        return True
+    if depth > MAX_IMAGE_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return any(_has_float(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v, depth + 1) for v in value)
+    return False
+
+
+def _exact_images(value: bytes, before: object, after: object) -> tuple | Rejection:
+    """``before`` and ``after`` as JSON text holding exactly the values sent. orjson turns
+    integers past 64 bits into floats, so an image with a float is read again with Python's
+    json, whose integers have no limit (rare: amounts and ids are integers)."""
+    if _has_float(before) or _has_float(after):
+        import json
+
+        try:
+            doc = json.loads(value)
+            before, after = doc.get("before"), doc.get("after")
+            return tuple(None if i is None else json.dumps(i, separators=(",", ":"))
+                         for i in (before, after))  # fmt: skip
+        except (ValueError, RecursionError):
+            pass  # as orjson writes them, below
+    try:
+        return tuple(None if i is None else orjson.dumps(i).decode() for i in (before, after))
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        return Rejection(
+            "invalid_json",
+            f"before/after nested deeper than {MAX_IMAGE_DEPTH} levels cannot be stored ({exc})",
+        )
+
+
 CDC_OPS = frozenset(("c", "u", "d", "r"))
 
 
@@ -85,8 +129,8 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
         return Rejection("invalid_json", f"expected a Debezium envelope, got {type(doc).__name__}")
 
     op = doc.get("op")
-    if op not in CDC_OPS:
-        return Rejection("invalid_op", f"op {op!r} is not one of c, u, d, r")
+    if not isinstance(op, str) or op not in CDC_OPS:
+        return Rejection("invalid_op", f"op {_shown(op)} is not one of c, u, d, r")
     before, after = doc.get("before"), doc.get("after")
     for name, image in (("before", before), ("after", after)):
         if image is not None and not isinstance(image, dict):
@@ -128,11 +172,13 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
     if problem := _integer_problem("id", row_id):
         return problem
 
+    images = _exact_images(value, before, after)
+    if isinstance(images, Rejection):
+        return images
     return (
         row_id,
         op,
-        None if before is None else orjson.dumps(before).decode(),
-        None if after is None else orjson.dumps(after).decode(),
+        *images,
         ts_ms,
         source_db,
         source_table,

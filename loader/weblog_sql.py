@@ -16,6 +16,8 @@ KNOWN_FIELDS = ("event_id", "event_time", "mall_id", *STRING_FIELDS, *INT_FIELDS
 _AS_JSON = "{" + ", ".join(f'"{name}": "JSON"' for name in KNOWN_FIELDS) + "}"
 # RFC 3339: the offset's hours 00-23 and minutes 00-59 (so "+99:00" is not a time).
 _RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+# The time as DuckDB reads it: RFC 3339 allows a lower-case t and z, DuckDB's cast does not.
+_EVENT_TIME = "try_cast(upper(j.event_time->>'$') as timestamptz)"
 # What every engine and Python hold: years 1 to 9999 in UTC.
 MIN_TIME = "timestamptz '0001-01-01 00:00:00+00'"
 MAX_TIME = "timestamptz '9999-12-31 23:59:59.999999+00'"
@@ -91,10 +93,10 @@ judged as (
             when {_absent("event_time")} then 'missing_field: event_time'
             when json_type(j.event_time) <> 'VARCHAR'
                 or not regexp_full_match(j.event_time->>'$', '{_RFC3339}')
-                or try_cast(j.event_time->>'$' as timestamptz) is null
+                or {_EVENT_TIME} is null
                 then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
                     || ' is not an RFC 3339 time with an offset'
-            when try_cast(j.event_time->>'$' as timestamptz) not between {MIN_TIME} and {MAX_TIME}
+            when {_EVENT_TIME} not between {MIN_TIME} and {MAX_TIME}
                 then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
                     || ' is outside the years 1 to 9999 (UTC)'
             when {_absent("mall_id")} then 'missing_field: mall_id'
@@ -107,7 +109,7 @@ select
     reason, primary_mark, rejected_mark,
     -- raw.weblog_events columns (without _ingested_at)
     j.event_id->>'$' as event_id,
-    try_cast(j.event_time->>'$' as timestamptz) as event_time,
+    {_EVENT_TIME} as event_time,
     try_cast(j.mall_id as bigint) as mall_id,
     {", ".join(f"j.{name}->>'$' as {name}" for name in STRING_FIELDS[:6])},
     {", ".join(f"try_cast(j.{name} as bigint) as {name}" for name in INT_FIELDS)},

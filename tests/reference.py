@@ -65,7 +65,7 @@ def _valid_event(payload: str | None) -> Event | None:
     if not all(_int64(doc.get(f)) for f in ("member_id", "product_id", "order_id")):
         return None
     try:
-        moment = datetime.fromisoformat(event_time)
+        moment = datetime.fromisoformat(event_time.upper())  # RFC 3339 allows t and z
         at = moment.astimezone(UTC) and moment.astimezone(KST).replace(tzinfo=None)
     except (ValueError, OverflowError):  # not a time, or outside years 1-9999 in UTC or KST
         return None
