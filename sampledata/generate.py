@@ -43,6 +43,10 @@ GATEWAY_SHARE = 0.35  # written by the API gateway in UTC ("Z")
 BROKEN_SHARE = 0.002
 CDC_REDELIVERY_SHARE = 0.01
 CDC_BROKEN_SHARE = 0.002
+# Of page views: a query string (campaign tags, or a token and an e-mail from a mail link).
+QUERY_STRING_SHARE = 0.05
+QUERY_STRINGS = ("?utm_source=naver&utm_medium=cpc", "?token=9f8e7d6c&email=kim%40example.com",
+                 "#reviews", "?ref=kakao#top")  # fmt: skip
 # Of row changes: one business value sent with a type topics.md does not give it.
 CDC_WRONG_TYPE_SHARE = 0.004
 WRONG_TYPED_VALUES = ("x", True, 1e30, "yesterday", 2**64, -(2**63) - 1, 12.5, "12000", [1],
@@ -187,7 +191,9 @@ class Generator:
     def __init__(self, out_dir: Path, days: int, events_per_day: int, malls: int, seed: int,
                  start: date):  # fmt: skip
         self.rng = random.Random(seed)
-        self.wrong_type_rng = random.Random(seed + 1)  # its own stream: the rest stays the same
+        # Faults added after the data set was first fixed draw from their own stream, so the
+        # rest of the data set stays the same.
+        self.fault_rng = random.Random(seed + 1)
         self.days, self.events_per_day, self.start = days, events_per_day, start
         start_utc = datetime(start.year, start.month, start.day, tzinfo=UTC)
         self.start_ms = int(start_utc.timestamp() * 1000) - KST_OFFSET_MS  # 00:00 KST
@@ -241,7 +247,7 @@ class Generator:
         }
         topic, key = f"shop.{table}", f'{{"id": {row_id}}}'
         payload = orjson.dumps(envelope).decode()
-        if after is not None and self.wrong_type_rng.random() < CDC_WRONG_TYPE_SHARE:
+        if after is not None and self.fault_rng.random() < CDC_WRONG_TYPE_SHARE:
             payload = self._wrong_typed(envelope, after)
         arrival = at_ms + self.rng.randint(100, 2000)
         self._push(arrival, topic, key, payload)
@@ -258,7 +264,7 @@ class Generator:
     def _wrong_typed(self, envelope: dict, after: dict) -> str:
         """The change with one business value of the wrong type (the world keeps the right
         one: the row's next change sends it again). mall_id may also go missing."""
-        rng = self.wrong_type_rng
+        rng = self.fault_rng
         column = rng.choice([c for c in after if c not in ("id", "email")])
         text_column = isinstance(after[column], str)
         wrong = [v for v in WRONG_TYPED_VALUES if not (text_column and isinstance(v, str))]
@@ -530,6 +536,9 @@ class Generator:
             kind = "page_view"
         if kind == "page_view":
             url = rng.choice(("/", "/", "/category/1", "/category/2", "/event", "/best"))
+            if self.fault_rng.random() < QUERY_STRING_SHARE:  # campaign links, mail tokens
+                url += self.fault_rng.choice(QUERY_STRINGS)
+                self.faults.counts["weblog_query_strings"] += 1
             self.event(at, mall, visitor, member, channel, kind, url)
         elif kind == "app_open":
             self.event(at, mall, visitor, member, channel, kind, "/")
@@ -616,6 +625,7 @@ class Generator:
             "weblog_utc_offset": counts["weblog_utc_offset"],
             "weblog_kst_offset": counts["weblog_kst_offset"],
             "weblog_new_fields": counts["weblog_new_fields"],
+            "weblog_query_strings": counts["weblog_query_strings"],
             "weblog_broken": dict(sorted(self.faults.broken.items())),
             "cdc_tombstones": counts["cdc_tombstones"],
             "cdc_redelivered": counts["cdc_redelivered"],

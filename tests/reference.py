@@ -31,6 +31,11 @@ class Event:
     product_id: int | None
 
 
+def _path(url: object) -> str | None:
+    """A URL without query string and fragment (they may carry tokens and e-mails)."""
+    return url.split("#")[0].split("?")[0] if isinstance(url, str) else None
+
+
 def _deep_json(text: str) -> object:
     """JSON however deeply nested: a weblog payload is valid at any depth (extra fields
     nested thousands of levels deep are kept, as the loader keeps them)."""
@@ -78,7 +83,7 @@ def _valid_event(payload: str | None) -> Event | None:
         visitor_id=doc.get("visitor_id"),
         member_id=doc.get("member_id"),
         event_type=doc.get("event_type"),
-        url=doc.get("url"),
+        url=_path(doc.get("url")),
         product_id=doc.get("product_id"),
     )
 

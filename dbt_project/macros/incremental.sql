@@ -51,10 +51,3 @@
         {%- endif %}
     ),
 {%- endmacro %}
-
-{#- Current rows of one shop table: its latest changes, deleted rows left out. -#}
-{% macro cdc_current_state(table_name) -%}
-    select id, after
-    from {{ ref('base_shop__latest_changes') }}
-    where table_name = '{{ table_name }}' and op <> 'd'
-{%- endmacro %}

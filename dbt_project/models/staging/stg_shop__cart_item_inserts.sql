@@ -3,7 +3,9 @@
 with
 
 inserts as (
-    select id, after from {{ ref('base_shop__cart_item_inserts') }}
+    select id, after
+    from {{ ref('base_shop__rows_in_use') }}
+    where table_name = 'cart_items' and read_as = 'insert history'
 ),
 
 unreadable_inserts as (

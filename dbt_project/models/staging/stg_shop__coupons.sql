@@ -1,7 +1,9 @@
 with
 
 current_rows as (
-    {{ cdc_current_state('coupons') }}
+    select id, after
+    from {{ ref('base_shop__rows_in_use') }}
+    where table_name = 'coupons' and read_as = 'current state'
 ),
 
 unreadable_rows as (

@@ -6,14 +6,7 @@
 with
 
 rows_in_use as (
-    select table_name, id, after, 'current state' as read_as
-    from {{ ref('base_shop__latest_changes') }}
-    where op <> 'd'
-
-    union all
-
-    select 'cart_items' as table_name, id, after, 'insert history' as read_as
-    from {{ ref('base_shop__cart_item_inserts') }}
+    select * from {{ ref('base_shop__rows_in_use') }}
 ),
 
 checked_values as (

@@ -2,7 +2,9 @@
 with
 
 current_rows as (
-    {{ cdc_current_state('members') }}
+    select id, after
+    from {{ ref('base_shop__rows_in_use') }}
+    where table_name = 'members' and read_as = 'current state'
 ),
 
 unreadable_rows as (

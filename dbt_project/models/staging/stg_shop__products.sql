@@ -1,7 +1,9 @@
 with
 
 current_rows as (
-    {{ cdc_current_state('products') }}
+    select id, after
+    from {{ ref('base_shop__rows_in_use') }}
+    where table_name = 'products' and read_as = 'current state'
 ),
 
 unreadable_rows as (

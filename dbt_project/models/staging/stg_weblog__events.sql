@@ -6,6 +6,7 @@
     )
 }}
 {#- One row per hit: retries of the same event_id collapsed, times in Asia/Seoul buckets.
+    URLs lose their query strings and fragments, and the IP address stays in raw.
     A retried event carries the same content, hence the same day: rebuilding whole days
     deduplicates completely. -#}
 
@@ -60,8 +61,8 @@ select
     member_id,
     event_type,
     channel,
-    url,
-    referrer,
+    {{ without_query_string('url') }} as url,
+    {{ without_query_string('referrer') }} as referrer,
     product_id,
     order_id,
     user_agent,

@@ -3,13 +3,16 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['table_name', 'id'],
+        on_schema_change='sync_all_columns',
     )
 }}
 {#- The latest change of every row of every shop table, by binlog position. Incremental:
     only changes ingested since the last run are read, and each competes with the stored
     latest change of its row, so an old change redelivered late never wins. Deletes are kept
     (op 'd') so that a redelivered older change cannot bring a deleted row back; the
-    staging models leave them out. -#}
+    staging models leave them out. The row itself (`after`) is not kept here: it may hold
+    personal data (a member's e-mail), which stays in raw; base_shop__rows_in_use reads it
+    from raw through these pointers. -#}
 
 {%- set tables = ['malls', 'members', 'products', 'orders', 'cart_items', 'coupons', 'app_installs'] %}
 
@@ -19,7 +22,7 @@ new_changes as (
     {% for table in tables %}
     select
         '{{ table }}' as table_name,
-        id, op, after, source_file, source_pos, source_row,
+        id, op, source_file, source_pos, source_row,
         _kafka_partition, _kafka_offset, _ingested_at
     from {{ source('raw', 'shop_' ~ table) }}
     {% if is_incremental() %}
@@ -54,7 +57,7 @@ ranked as (
 )
 
 select
-    table_name, id, op, after, source_file, source_pos, source_row,
+    table_name, id, op, source_file, source_pos, source_row,
     _kafka_partition, _kafka_offset, _ingested_at
 from ranked
 where recency = 1
