@@ -18,7 +18,17 @@ PING_SQL = "select count(*) as n from marts.platform_visitors_daily"
 
 
 class EngineUnavailable(RuntimeError):
-    """The engine cannot answer; the message says what is wrong and how to fix it."""
+    """The engine cannot answer. The message, which clients see, says what is wrong and how
+    to fix it without naming files, addresses or the engine's own error; ``detail`` holds
+    those for the API's log."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+NO_MARTS = "no published marts: run `dataplat transform` (or `dataplat demo`) first"
+MISSING_MART = "the published marts lack a table the API reads: run `dataplat transform`"
 
 
 class QueryEngine(Protocol):
@@ -57,10 +67,7 @@ class DuckDBServingEngine:
                 try:
                     connection = duckdb.connect(target, read_only=True)
                 except (duckdb.IOException, duckdb.Error) as exc:
-                    raise EngineUnavailable(
-                        f"no published marts at {self._link}: run `dataplat transform` "
-                        f"(or `dataplat demo`) first ({exc})"
-                    ) from exc
+                    raise EngineUnavailable(NO_MARTS, f"{self._link}: {exc}") from exc
                 # The previous connection is closed when the last request using it ends.
                 self._path, self._connection = target, connection
             return self._connection
@@ -72,9 +79,7 @@ class DuckDBServingEngine:
             columns = [d[0] for d in result.description]
             return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
         except duckdb.CatalogException as exc:
-            raise EngineUnavailable(
-                f"the published marts lack a table ({exc}); run `dataplat transform`"
-            ) from exc
+            raise EngineUnavailable(MISSING_MART, str(exc)) from exc
         finally:
             cursor.close()
 
@@ -86,9 +91,7 @@ class DuckDBServingEngine:
             result = cursor.execute(sql, list(params))
         except duckdb.CatalogException as exc:
             cursor.close()
-            raise EngineUnavailable(
-                f"the published marts lack a table ({exc}); run `dataplat transform`"
-            ) from exc
+            raise EngineUnavailable(MISSING_MART, str(exc)) from exc
 
         def batches() -> Iterator[list[tuple]]:
             try:
@@ -127,8 +130,9 @@ class TrinoEngine:
 
     def _unavailable(self, exc: Exception) -> EngineUnavailable:
         return EngineUnavailable(
-            f"Trino at {self._url} does not answer ({type(exc).__name__}: {exc}); start it "
-            "(`make platform-up`) or set DATAPLAT_TRINO_URL"
+            "the query engine (Trino) does not answer: start it (`make platform-up`) or check "
+            "DATAPLAT_TRINO_URL; the API log has the details",
+            f"Trino at {self._url}: {type(exc).__name__}: {exc}",
         )
 
     def _translate(self, exc: Exception) -> Exception:
@@ -138,9 +142,7 @@ class TrinoEngine:
 
         if isinstance(exc, TrinoQueryError):
             if exc.error_name in _MISSING_OBJECT:
-                return EngineUnavailable(
-                    f"the marts lack a table ({exc.message}); run `dataplat transform`"
-                )
+                return EngineUnavailable(MISSING_MART, exc.message)
             if exc.error_type in _TRANSIENT_TYPES or exc.error_name in _TRANSIENT_NAMES:
                 return self._unavailable(exc)
             return exc

@@ -75,7 +75,10 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
         return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
 
     @app.exception_handler(EngineUnavailable)
-    async def engine_down(_: Request, exc: EngineUnavailable) -> JSONResponse:
+    async def engine_down(request: Request, exc: EngineUnavailable) -> JSONResponse:
+        # Clients, authenticated or not (/readiness), learn what to do, not where things are.
+        log.warning("engine unavailable", path=request.url.path, reason=str(exc),
+                    detail=exc.detail)  # fmt: skip
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(AuditUnavailable)

@@ -189,8 +189,9 @@ def test_without_published_marts_data_is_503_readiness_fails_liveness_holds(tmp_
     settings = Settings(home=tmp_path / "empty")
     client = TestClient(create_app(settings), headers=bearer(settings, "platform:read"))
     assert client.get("/liveness").status_code == 200
-    readiness = client.get("/readiness")
+    readiness = client.get("/readiness", headers={"Authorization": ""})  # no key needed
     assert readiness.status_code == 503 and "dataplat transform" in readiness.json()["detail"]
+    assert str(tmp_path) not in readiness.text and "/" not in readiness.json()["detail"]
     daily = client.get(
         "/analytics/visitors/daily", params={"start": "2026-01-31", "end": "2026-02-01"}
     )
