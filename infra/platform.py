@@ -35,7 +35,12 @@ MAVEN = "https://repo1.maven.org/maven2"
 TRINO_VERSION = "476"
 # trino-hdfs is on Maven Central for 474 and 483 only; 474's works in 476 (platform-notes).
 TRINO_HDFS_VERSION = "474"
-PG_PORT, KAFKA_PORT, TRINO_PORT = 5433, 9092, 8089
+# Fixed ports by default (docker-compose.yml publishes the same); a second set of servers on
+# one machine (a developer's beside a CI run) takes other ports and its own RUN directory.
+PG_PORT = int(os.environ.get("DATAPLAT_PLATFORM_PG_PORT", "5433"))
+KAFKA_PORT = int(os.environ.get("DATAPLAT_PLATFORM_KAFKA_PORT", "9092"))
+KAFKA_CONTROLLER_PORT = KAFKA_PORT + 1
+TRINO_PORT = int(os.environ.get("DATAPLAT_PLATFORM_TRINO_PORT", "8089"))
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CATALOG_URI = f"postgresql+psycopg2://dataplat@127.0.0.1:{PG_PORT}/iceberg_catalog"
 
@@ -176,7 +181,9 @@ def up_kafka() -> None:
     data = RUN / "kafka"
     properties = RUN / "kafka.properties"
     template = Template((CONF / "kafka" / "server.properties").read_text())
-    properties.write_text(template.substitute(KAFKA_LOG_DIRS=str(data)))
+    properties.write_text(template.substitute(
+        KAFKA_LOG_DIRS=str(data), KAFKA_PORT=KAFKA_PORT, KAFKA_CONTROLLER_PORT=KAFKA_CONTROLLER_PORT
+    ))  # fmt: skip
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
         subprocess.run(
