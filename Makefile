@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint format bench bench-platform clean platform-up platform-down airflow
+.PHONY: setup demo test lint format bench bench-platform clean platform-up platform-down credentials airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -60,6 +60,11 @@ clean:
 # Platform mode servers (PostgreSQL, Kafka, Trino) from real distributions, on loopback.
 platform-up: $(STAMP)
 	$(VENV)/bin/python -m infra.platform up
+
+# Credentials of every platform principal (also what docker-compose.yml reads); platform-up
+# makes them on its first start too.
+credentials: $(STAMP)
+	$(VENV)/bin/python -m infra.platform credentials
 
 platform-down:
 	$(VENV)/bin/python -m infra.platform down

@@ -119,9 +119,12 @@ class TrinoEngine:
 
     def __init__(self, settings: ApiSettings):
         self._url = settings.trino_url
-        self._options = {
-            **settings.trino_connection,
-            "catalog": settings.trino_catalog,
+        self._settings = settings
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            **self._settings.trino_connection,  # a fresh HTTP session per connection
+            "catalog": self._settings.trino_catalog,
             "schema": "marts",
             # Fail fast when Trino is down: the client answers 503 and the caller retries.
             "max_attempts": 1,
@@ -164,7 +167,7 @@ class TrinoEngine:
         from trino.dbapi import connect
 
         # A connection per request: the client's connection is an HTTP session, not a socket.
-        connection = connect(**self._options)
+        connection = connect(**self._options())
         cursor = connection.cursor()
         try:
             with self._translated_errors():

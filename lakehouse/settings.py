@@ -9,10 +9,10 @@ Iceberg catalog): ``loader.settings.LoaderSettings``, ``transform.settings.Trans
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 class LakehouseSettings(BaseSettings):
     """What every component shares: the data directory and the Iceberg catalog."""
 
-    model_config = SettingsConfigDict(env_prefix="DATAPLAT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DATAPLAT_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default=Path("data"), description="Directory for all embedded state.")
 
@@ -45,13 +45,37 @@ class LakehouseSettings(BaseSettings):
         return self
 
 
+def trino_user_field(job: str) -> Any:
+    """A job's own Trino user: ``job`` unless DATAPLAT_TRINO_<JOB>_USER (or, for every job,
+    DATAPLAT_TRINO_USER) says otherwise."""
+    return Field(
+        default=job,
+        validation_alias=AliasChoices(f"DATAPLAT_TRINO_{job.upper()}_USER", "DATAPLAT_TRINO_USER"),
+    )
+
+
+def trino_password_field(job: str) -> Any:
+    """A job's own Trino password: DATAPLAT_TRINO_<JOB>_PASSWORD, the name `make
+    platform-up` writes (or, for every job, DATAPLAT_TRINO_PASSWORD)."""
+    return Field(
+        default=None,
+        validation_alias=AliasChoices(
+            f"DATAPLAT_TRINO_{job.upper()}_PASSWORD", "DATAPLAT_TRINO_PASSWORD"
+        ),
+    )
+
+
 class EngineSettings(LakehouseSettings):
     """Where the marts are built and read: DuckDB embedded, Trino on the platform."""
 
     engine: Literal["duckdb", "trino"] = "duckdb"
-    # Platform mode: Trino (`make platform-up` prints these).
-    trino_url: str = "http://127.0.0.1:8089"
-    trino_user: str = "dataplat"
+    # Platform mode: Trino over HTTPS with a password (`make platform-up` prints these). Each
+    # job has its own principal: the job's class sets the default user and reads its own
+    # password variable first (trino_principal below).
+    trino_url: str = "https://127.0.0.1:8089"
+    trino_user: str = "admin"
+    trino_password: SecretStr | None = None
+    trino_ca_file: Path | None = None  # the CA of Trino's certificate, when not a public one
     trino_catalog: str = "iceberg"
     # Embedded mode: the published copies of the marts the API reads.
     serving_dir: Path | None = None
@@ -69,19 +93,37 @@ class EngineSettings(LakehouseSettings):
         return self.serving_dir / "current.duckdb"
 
     @property
-    def trino_connection(self) -> dict[str, str | int]:
-        """host, port, http_scheme and user of ``trino.dbapi.connect``, from the Trino URL."""
+    def trino_connection(self) -> dict[str, Any]:
+        """Arguments of ``trino.dbapi.connect``: address from the Trino URL, the user, its
+        password, and a fresh HTTP session that trusts the configured CA only (requests
+        would otherwise let REQUESTS_CA_BUNDLE from the environment override it)."""
         url = urlsplit(self.trino_url)
-        return {
+        options: dict[str, Any] = {
             "host": url.hostname or "127.0.0.1",
             "port": url.port or 8080,
             "http_scheme": url.scheme or "http",
             "user": self.trino_user,
         }
+        if self.trino_password is not None:
+            from trino.auth import BasicAuthentication
+
+            options["auth"] = BasicAuthentication(
+                self.trino_user, self.trino_password.get_secret_value()
+            )
+        if self.trino_ca_file is not None:
+            import requests
+
+            session = requests.Session()
+            session.verify, session.trust_env = str(self.trino_ca_file), False
+            options["http_session"] = session
+        return options
 
 
 class MaintenanceSettings(EngineSettings):
     """Table maintenance (`dataplat maintain`, the Airflow maintenance DAG)."""
+
+    trino_user: str = trino_user_field("maintenance")
+    trino_password: SecretStr | None = trino_password_field("maintenance")
 
     snapshot_retention_hours: float = Field(default=168, gt=0)  # time travel kept this long
     orphan_file_retention_hours: float = Field(default=72, gt=0)  # spares writes in flight

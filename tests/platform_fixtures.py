@@ -152,6 +152,10 @@ class KafkaLoad:
             home=self.home,
             catalog_uri=self.env["DATAPLAT_CATALOG_URI"],
             warehouse=self.env["DATAPLAT_WAREHOUSE"],
+            engine="trino",
+            trino_url=self.env["DATAPLAT_TRINO_URL"],
+            trino_password=self.env["DATAPLAT_TRINO_API_PASSWORD"],
+            trino_ca_file=self.env["DATAPLAT_TRINO_CA_FILE"],
         )
 
     kills: int = 0

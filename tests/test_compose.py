@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import yaml
+from pydantic import AliasChoices
 
 from api.settings import ApiSettings
 from infra import platform
@@ -35,7 +36,8 @@ def trino_mounts() -> dict[Path, str]:
 
 def test_compose_trino_mounts_every_file_the_native_trino_reads():
     native = {TRINO_CONF / "config.properties", TRINO_CONF / "jvm.config",
-              *(TRINO_CONF / "catalog").glob("*.properties")}  # fmt: skip
+              *(TRINO_CONF / "catalog").glob("*.properties"), *TRINO_CONF.glob("*.properties"),
+              TRINO_CONF / "rules.json"}  # fmt: skip
     mounts = trino_mounts()
     assert native <= set(mounts), f"not mounted in docker-compose.yml: {native - set(mounts)}"
     assert mounts[TRINO_CONF / "catalog" / "iceberg.properties"] == (
@@ -44,8 +46,10 @@ def test_compose_trino_mounts_every_file_the_native_trino_reads():
 
 
 def test_both_launchers_set_every_value_the_trino_files_read():
-    needed = set().union(*(placeholders(path) for path in trino_mounts()))
-    assert {"PG_HOST", "PG_PASSWORD", "WAREHOUSE_URI", "S3_ENDPOINT"} <= needed
+    configuration = [path for path in trino_mounts() if path.is_relative_to(TRINO_CONF)]
+    needed = set().union(*(placeholders(path) for path in configuration))
+    assert {"PG_HOST", "PG_PASSWORD", "WAREHOUSE_URI", "S3_ENDPOINT", "TRINO_PASSWORD_FILE",
+            "TRINO_SHARED_SECRET"} <= needed  # fmt: skip
     compose_env = set(COMPOSE["services"]["trino"]["environment"])
     native_env = set(platform.trino_environment("file:///tmp/warehouse"))
     assert needed <= compose_env, f"docker-compose.yml lacks {needed - compose_env}"
@@ -56,6 +60,11 @@ def test_compose_names_only_real_settings_and_the_catalog_trino_uses():
     shared = COMPOSE["x-dataplat-env"]
     components = (ApiSettings, LoaderSettings, MaintenanceSettings, OrchestrationSettings)
     fields = {f"DATAPLAT_{name.upper()}" for c in components for name in c.model_fields}
+    fields |= {  # a job's own variables (its Trino principal: DATAPLAT_TRINO_API_PASSWORD)
+        choice.upper() for c in components for f in c.model_fields.values()
+        if isinstance(f.validation_alias, AliasChoices)
+        for choice in f.validation_alias.choices if isinstance(choice, str)
+    }  # fmt: skip
     catalog = (TRINO_CONF / "catalog" / "iceberg.properties").read_text()
     assert f"iceberg.jdbc-catalog.catalog-name={shared['DATAPLAT_CATALOG_NAME']}" in catalog
     for service in ("loader", "api", "transform"):

@@ -66,9 +66,9 @@ def test_broker_restart_while_the_loader_runs(kafka_load_complete: KafkaLoad, pi
         assert platform_rows[name] == embedded_rows[name], f"raw.{name} differs"
 
 
-def trino_marts() -> dict[str, tuple[list[str], list[tuple]]]:
-    connection = connect(host="127.0.0.1", port=platform.TRINO_PORT, user="dataplat",
-                         catalog="iceberg", schema="marts")  # fmt: skip
+def trino_marts(settings) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every mart as the API's principal reads it."""
+    connection = connect(**settings.trino_connection, catalog="iceberg", schema="marts")
     cursor = connection.cursor()
     cursor.execute(
         "select table_name from information_schema.tables "
@@ -87,7 +87,7 @@ def test_every_mart_is_identical_on_trino_and_on_duckdb(platform_home: KafkaLoad
     """Same data set, two paths (files → DuckDB; Kafka → Trino, both incremental with late
     data): every row of every mart is the same."""
     embedded = published_marts(pipeline_home)
-    platform_marts = trino_marts()
+    platform_marts = trino_marts(platform_home.settings)
     assert sorted(platform_marts) == sorted(embedded)
     assert len(embedded) >= 20
     for table, (columns, rows) in embedded.items():

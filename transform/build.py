@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import structlog
@@ -96,15 +97,21 @@ def refresh_raw_views(settings: TransformSettings) -> dict[str, str]:
 
 def dbt_environment(settings: TransformSettings) -> dict[str, str]:
     """The variables profiles.yml reads the connection from."""
-    trino = settings.trino_connection
-    return {
+    url = urlsplit(settings.trino_url)
+    environment = {
         "DATAPLAT_DUCKDB_PATH": str(settings.duckdb_path),
-        "DATAPLAT_TRINO_HOST": str(trino["host"]),
-        "DATAPLAT_TRINO_PORT": str(trino["port"]),
-        "DATAPLAT_TRINO_HTTP_SCHEME": str(trino["http_scheme"]),
+        "DATAPLAT_TRINO_HOST": url.hostname or "127.0.0.1",
+        "DATAPLAT_TRINO_PORT": str(url.port or 8080),
         "DATAPLAT_TRINO_USER": settings.trino_user,
         "DATAPLAT_TRINO_CATALOG": settings.trino_catalog,
     }
+    if settings.trino_password is not None:
+        environment["DATAPLAT_TRINO_PASSWORD"] = settings.trino_password.get_secret_value()
+    if settings.trino_ca_file is not None:
+        # dbt-trino's HTTP client (requests) checks certificates against this variable
+        # whatever the profile says: point it at Trino's CA for the dbt run (Trino only).
+        environment["REQUESTS_CA_BUNDLE"] = str(settings.trino_ca_file)
+    return environment
 
 
 def dbt_manifest_path(settings: TransformSettings) -> Path:

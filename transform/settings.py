@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 
-from lakehouse.settings import DBT_PROJECT_DIR, EngineSettings
+from lakehouse.settings import (
+    DBT_PROJECT_DIR,
+    EngineSettings,
+    trino_password_field,
+    trino_user_field,
+)
 
 
 class TransformSettings(EngineSettings):
+    # dbt on Trino runs as the transform principal: reads raw, writes the modelled schemas.
+    trino_user: str = trino_user_field("transform")
+    trino_password: SecretStr | None = trino_password_field("transform")
     # The dbt project the transform and the Airflow DAGs build (an analyst's checkout works).
     dbt_project_dir: Path = DBT_PROJECT_DIR
     duckdb_path: Path | None = None

@@ -1,0 +1,185 @@
+"""The platform servers locked down (issue #13), on the real servers of `make platform-up`:
+every socket on loopback, Trino only over HTTPS with a password and each principal limited
+to its schemas, PostgreSQL only with a password, credentials private and outside the repo."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from trino.dbapi import connect
+from trino.exceptions import TrinoUserError
+
+from infra import platform
+from lakehouse.settings import REPO_ROOT, EngineSettings
+from tests.platform_fixtures import KafkaLoad
+
+pytestmark = pytest.mark.slow
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def _listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket a process (and its children) listens on, from
+    /proc: no tool needed."""
+    import ipaddress
+
+    pids = {pid} | {int(p) for p in _children(pid)}
+    inodes = set()
+    for p in pids:
+        for fd in Path(f"/proc/{p}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_address)
+            # /proc writes each 32-bit word in host (little-endian) order.
+            ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))
+            address = ipaddress.ip_address(ordered)
+            if address.version == 6 and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            found.add((str(address), int(hex_port, 16)))
+    return found
+
+
+def _children(pid: int) -> list[str]:
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    children = result.stdout.split()
+    return children + [c for child in children for c in _children(int(child))]
+
+
+def _server_pids() -> dict[str, int]:
+    run = platform.RUN
+    pids = {name: int((run / f"{name}.pid").read_text()) for name in ("kafka", "trino")}
+    pids["postgres"] = int((run / "postgres" / "postmaster.pid").read_text().split()[0])
+    return pids
+
+
+def test_every_server_socket_is_on_loopback(platform_servers):
+    for name, pid in _server_pids().items():
+        addresses = _listening_addresses(pid)
+        assert addresses, f"{name} (pid {pid}) listens on nothing?"
+        exposed = {a for a in addresses if a[0] not in LOOPBACK}
+        assert not exposed, f"{name} listens beyond loopback: {sorted(exposed)}"
+
+
+def _statement(auth: tuple[str, str] | None, port: int = platform.TRINO_PORT,
+               scheme: str = "https") -> httpx.Response:  # fmt: skip
+    import ssl
+
+    verify = ssl.create_default_context(cafile=str(platform.trino_files()["certificate"]))
+    with httpx.Client(verify=verify, timeout=30) as client:
+        return client.post(
+            f"{scheme}://127.0.0.1:{port}/v1/statement", content="select 1",
+            headers={"X-Trino-User": auth[0] if auth else "admin"}, auth=auth,
+        )  # fmt: skip
+
+
+def test_trino_refuses_missing_and_wrong_passwords(platform_servers):
+    admin_password = platform.CREDENTIALS.password("TRINO", "admin")
+    assert _statement(None).status_code == 401
+    assert _statement(("admin", "not-the-password")).status_code == 401
+    assert _statement(("nobody", admin_password)).status_code == 401
+    assert _statement(("admin", admin_password)).status_code == 200
+    # The node's internal HTTP port takes no client requests without the shared secret.
+    internal = _statement(None, port=platform.TRINO_INTERNAL_PORT, scheme="http")
+    assert internal.status_code in (401, 403), internal.text
+
+
+def _principal(user: str) -> EngineSettings:
+    return EngineSettings(
+        engine="trino", trino_url=f"https://127.0.0.1:{platform.TRINO_PORT}", trino_user=user,
+        trino_password=platform.CREDENTIALS.password("TRINO", user),
+        trino_ca_file=platform.trino_files()["certificate"],
+    )  # fmt: skip
+
+
+def _query(user: str, sql: str) -> list:
+    connection = connect(**_principal(user).trino_connection, catalog="iceberg")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def _denied(user: str, sql: str) -> str:
+    with pytest.raises(TrinoUserError) as refused:
+        _query(user, sql)
+    assert refused.value.error_name == "PERMISSION_DENIED", (user, sql, refused.value)
+    return refused.value.message
+
+
+def test_each_principal_reaches_only_what_its_job_needs(platform_home: KafkaLoad):
+    """The marts, staging and raw tables exist (the platform pipeline ran): each job's
+    principal reads and writes its own schemas and nothing else."""
+    assert _query("api", "select count(*) from marts.platform_visitors_daily")[0][0] > 0
+    _denied("api", "select count(*) from raw.weblog_events")
+    _denied("api", "select count(*) from staging.stg_weblog__events")
+    _denied("api", "drop table marts.platform_visitors_daily")
+
+    assert _query("transform", "select count(*) from raw.weblog_events")[0][0] > 0
+    _denied("transform", "drop table raw.weblog_events")
+    _denied("transform", "delete from raw.weblog_events")
+
+    _denied("maintenance", "select count(*) from marts.platform_visitors_daily")
+    _denied("maintenance", "drop table raw.weblog_events")
+
+    for analyst in ("analyst_marketing", "analyst_finance"):
+        assert _query(analyst, "select count(*) from marts.mall_visitors_daily")[0][0] > 0
+        assert _query(analyst, "select count(*) from staging.stg_shop__orders")[0][0] > 0
+        assert _query(analyst, "select count(event_id) from raw.weblog_events")[0][0] > 0
+        for column, table in (("ip", "weblog_events"), ("payload", "weblog_events"),
+                              ("after", "shop_members"), ("before", "shop_members")):  # fmt: skip
+            message = _denied(analyst, f"select {column} from raw.{table}")
+            assert "Cannot select" in message
+        _denied(analyst, "select * from raw.weblog_events")
+        _denied(analyst, "create table marts.scratch as select 1 as one")
+        _denied(analyst, "select count(*) from system.runtime.queries")
+
+
+def test_postgres_wants_a_password_and_its_catalog_owner_is_no_superuser(platform_servers):
+    environment = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    refused = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(platform.PG_PORT), "-U", "lakehouse",
+         "-d", "iceberg_catalog", "-w", "-c", "select 1"],
+        capture_output=True, text=True, env=environment,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "password" in refused.stderr, refused.stderr
+    superuser = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(platform.PG_PORT), "-U", "lakehouse",
+         "-d", "iceberg_catalog", "-tAc", "select rolsuper from pg_roles "
+         "where rolname = current_user"],
+        capture_output=True, text=True, check=True,
+        env={**environment, "PGPASSWORD": platform.CREDENTIALS.password("PG", "lakehouse")},
+    )  # fmt: skip
+    assert superuser.stdout.strip() == "f"
+    socket_dir = platform.RUN / "postgres-socket"
+    assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+
+
+def test_credentials_are_private_and_outside_the_repository(platform_servers):
+    credentials = platform.CREDENTIALS.file
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert stat.S_IMODE(credentials.parent.stat().st_mode) == 0o700
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.splitlines()  # fmt: skip
+    assert not [path for path in tracked if "secrets" in path or path.endswith(".pem")]
+    for password in platform.CREDENTIALS.all().values():
+        found = subprocess.run(["git", "grep", "-lF", password], cwd=REPO_ROOT,
+                               capture_output=True, text=True)  # fmt: skip
+        assert found.stdout == "", f"a credential is in {found.stdout}"
