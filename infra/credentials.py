@@ -87,31 +87,37 @@ def pbkdf2_entry(user: str, password: str, salt: bytes | None = None) -> str:
     return f"{user}:{PBKDF2_ITERATIONS}:{salt.hex()}:{digest.hex()}"
 
 
+def trino_file_paths(credentials: Credentials) -> dict[str, Path]:
+    """Where Trino's password file, group file, keystore and (for clients) CA certificate are."""
+    trino = credentials.directory / "trino"
+    return {"passwords": trino / "password.db", "groups": trino / "group.txt",
+            "keystore": trino / "trino.pem", "certificate": trino / "trino-ca.pem"}  # fmt: skip
+
+
 def write_trino_files(credentials: Credentials) -> dict[str, Path]:
     """The password file, the group file and a TLS certificate for 127.0.0.1/localhost
-    (key and certificate chain in one PEM for Trino; the CA certificate for clients)."""
+    (key and certificate chain in one PEM for Trino; the CA certificate for clients); the
+    certificate is kept once made."""
     credentials.all()  # made first: the folder and the passwords
-    trino = credentials.directory / "trino"
-    trino.mkdir(exist_ok=True)
-    trino.chmod(0o700)
-    passwords = trino / "password.db"
-    passwords.write_text(
+    paths = trino_file_paths(credentials)
+    paths["passwords"].parent.mkdir(exist_ok=True)
+    paths["passwords"].parent.chmod(0o700)
+    paths["passwords"].write_text(
         "".join(pbkdf2_entry(u, credentials.password("TRINO", u)) + "\n" for u in TRINO_USERS)
     )
-    groups = trino / "group.txt"
-    groups.write_text("".join(f"{g}:{','.join(users)}\n" for g, users in TRINO_GROUPS.items()))
-    keystore, certificate = trino / "trino.pem", trino / "trino-ca.pem"
-    if not keystore.exists():
+    paths["groups"].write_text(
+        "".join(f"{g}:{','.join(users)}\n" for g, users in TRINO_GROUPS.items())
+    )
+    if not paths["keystore"].exists():
         key_pem, server_pem, ca_pem = _self_signed_certificate()
-        descriptor = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        descriptor = os.open(paths["keystore"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as out:
             out.write(key_pem + server_pem + ca_pem)
-        certificate.write_bytes(ca_pem)
-    for path in (passwords, groups, keystore):
-        path.chmod(0o600)
-    certificate.chmod(0o644)
-    return {"passwords": passwords, "groups": groups, "keystore": keystore,
-            "certificate": certificate}  # fmt: skip
+        paths["certificate"].write_bytes(ca_pem)
+    for name in ("passwords", "groups", "keystore"):
+        paths[name].chmod(0o600)
+    paths["certificate"].chmod(0o644)
+    return paths
 
 
 def _self_signed_certificate() -> tuple[bytes, bytes, bytes]:

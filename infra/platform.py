@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from string import Template
 
-from infra.credentials import Credentials, write_trino_files
+from infra.credentials import Credentials, trino_file_paths, write_trino_files
 from lakehouse.settings import EngineSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +48,7 @@ TRINO_INTERNAL_PORT = TRINO_PORT + 1  # the node's own calls, plain HTTP on loop
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_ADMIN, CATALOG_OWNER = "dataplat_admin", "lakehouse"
 CREDENTIALS = Credentials(RUN)
+PG_SOCKET_DIR = RUN / "postgres-socket"  # private (0700): the socket asks for passwords too
 
 
 class PlatformError(RuntimeError):
@@ -154,10 +155,6 @@ def _spawn(name: str, args: list[str], env: dict[str, str] | None = None) -> Non
     _STARTED[name] = process
 
 
-def _pg_socket_dir() -> Path:
-    return RUN / "postgres-socket"
-
-
 def _psql(user: str, password: str, database: str, *args: str) -> str:
     """psql over loopback TCP with a password (scram-sha-256), never trusted."""
     return subprocess.run(
@@ -173,7 +170,7 @@ def up_postgres() -> None:
     that is not a superuser."""
     data = RUN / "postgres"
     log = RUN / "postgres.log"
-    socket_dir = _pg_socket_dir()
+    socket_dir = PG_SOCKET_DIR
     admin_password = CREDENTIALS.password("PG", PG_ADMIN)
     if (data / "pg_hba.conf").exists() and "trust" in _hba_methods(data / "pg_hba.conf"):
         raise PlatformError(
@@ -269,14 +266,16 @@ def up_kafka() -> None:
 
 
 def trino_files() -> dict[str, Path]:
-    return write_trino_files(CREDENTIALS)
+    """Where Trino's password, group, keystore and CA files are (`up` and `credentials`
+    write them)."""
+    return trino_file_paths(CREDENTIALS)
 
 
-def trino_admin_settings() -> EngineSettings:
-    """The admin principal's connection to these servers' Trino."""
+def trino_settings(user: str = "admin") -> EngineSettings:
+    """A Trino principal's connection to these servers."""
     return EngineSettings(
-        engine="trino", trino_url=f"https://127.0.0.1:{TRINO_PORT}", trino_user="admin",
-        trino_password=CREDENTIALS.password("TRINO", "admin"),
+        engine="trino", trino_url=f"https://127.0.0.1:{TRINO_PORT}", trino_user=user,
+        trino_password=CREDENTIALS.password("TRINO", user),
         trino_ca_file=trino_files()["certificate"],
     )  # fmt: skip
 
@@ -284,7 +283,7 @@ def trino_admin_settings() -> EngineSettings:
 def _trino_admin_connection():
     from trino.dbapi import connect
 
-    return connect(**trino_admin_settings().trino_connection, max_attempts=1)
+    return connect(**trino_settings().trino_connection, max_attempts=1)
 
 
 def _trino_ready() -> bool:
@@ -394,6 +393,7 @@ def up(names: tuple[str, ...] = SERVICES) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     if CREDENTIALS.ensure():
         _log(f"credentials made for every server principal: {CREDENTIALS.file} (mode 0600)")
+    write_trino_files(CREDENTIALS)
     warehouse = RUN / "warehouse"
     warehouse.mkdir(exist_ok=True)
     if "postgres" in names:
@@ -439,7 +439,6 @@ def reset() -> None:
     """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up)."""
     from confluent_kafka.admin import AdminClient
 
-    CREDENTIALS.ensure()
     _psql(CATALOG_OWNER, CREDENTIALS.password("PG", CATALOG_OWNER), "iceberg_catalog", "-c",
           "do $$ begin if to_regclass('iceberg_tables') is not null then "
           "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$")  # fmt: skip
@@ -477,7 +476,7 @@ def write_environment() -> Path:
 def credentials() -> None:
     """Makes every credential and Trino's files if missing (for docker-compose.yml too)."""
     created = CREDENTIALS.ensure()
-    files = trino_files()
+    files = write_trino_files(CREDENTIALS)
     print(f"{'made' if created else 'kept'}: {CREDENTIALS.file} (mode 0600), Trino's password "
           f"file, groups and certificate in {files['passwords'].parent}")  # fmt: skip
 

@@ -15,7 +15,7 @@ from trino.dbapi import connect
 from trino.exceptions import TrinoUserError
 
 from infra import platform
-from lakehouse.settings import REPO_ROOT, EngineSettings
+from lakehouse.settings import REPO_ROOT
 from tests.platform_fixtures import KafkaLoad
 
 pytestmark = pytest.mark.slow
@@ -99,16 +99,8 @@ def test_trino_refuses_missing_and_wrong_passwords(platform_servers):
     assert internal.status_code in (401, 403), internal.text
 
 
-def _principal(user: str) -> EngineSettings:
-    return EngineSettings(
-        engine="trino", trino_url=f"https://127.0.0.1:{platform.TRINO_PORT}", trino_user=user,
-        trino_password=platform.CREDENTIALS.password("TRINO", user),
-        trino_ca_file=platform.trino_files()["certificate"],
-    )  # fmt: skip
-
-
 def _query(user: str, sql: str) -> list:
-    connection = connect(**_principal(user).trino_connection, catalog="iceberg")
+    connection = connect(**platform.trino_settings(user).trino_connection, catalog="iceberg")
     try:
         cursor = connection.cursor()
         cursor.execute(sql)
@@ -168,8 +160,7 @@ def test_postgres_wants_a_password_and_its_catalog_owner_is_no_superuser(platfor
         env={**environment, "PGPASSWORD": platform.CREDENTIALS.password("PG", "lakehouse")},
     )  # fmt: skip
     assert superuser.stdout.strip() == "f"
-    socket_dir = platform.RUN / "postgres-socket"
-    assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(platform.PG_SOCKET_DIR.stat().st_mode) == 0o700
 
 
 def test_credentials_are_private_and_outside_the_repository(platform_servers):
