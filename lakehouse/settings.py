@@ -71,7 +71,7 @@ class EngineSettings(LakehouseSettings):
     engine: Literal["duckdb", "trino"] = "duckdb"
     # Platform mode: Trino over HTTPS with a password (`make platform-up` prints these). Each
     # job has its own principal: the job's class sets the default user and reads its own
-    # password variable first (trino_principal below).
+    # password variable first (trino_user_field and trino_password_field above).
     trino_url: str = "https://127.0.0.1:8089"
     trino_user: str = "admin"
     trino_password: SecretStr | None = None
@@ -93,17 +93,21 @@ class EngineSettings(LakehouseSettings):
         return self.serving_dir / "current.duckdb"
 
     @property
+    def trino_address(self) -> dict[str, Any]:
+        """host, port and http_scheme of the Trino URL."""
+        url = urlsplit(self.trino_url)
+        return {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or 8080,
+            "http_scheme": url.scheme or "http",
+        }
+
+    @property
     def trino_connection(self) -> dict[str, Any]:
         """Arguments of ``trino.dbapi.connect``: address from the Trino URL, the user, its
         password, and a fresh HTTP session that trusts the configured CA only (requests
         would otherwise let REQUESTS_CA_BUNDLE from the environment override it)."""
-        url = urlsplit(self.trino_url)
-        options: dict[str, Any] = {
-            "host": url.hostname or "127.0.0.1",
-            "port": url.port or 8080,
-            "http_scheme": url.scheme or "http",
-            "user": self.trino_user,
-        }
+        options: dict[str, Any] = {**self.trino_address, "user": self.trino_user}
         if self.trino_password is not None:
             from trino.auth import BasicAuthentication
 

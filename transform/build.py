@@ -14,7 +14,6 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
 import structlog
@@ -97,11 +96,11 @@ def refresh_raw_views(settings: TransformSettings) -> dict[str, str]:
 
 def dbt_environment(settings: TransformSettings) -> dict[str, str]:
     """The variables profiles.yml reads the connection from."""
-    url = urlsplit(settings.trino_url)
+    address = settings.trino_address
     environment = {
         "DATAPLAT_DUCKDB_PATH": str(settings.duckdb_path),
-        "DATAPLAT_TRINO_HOST": url.hostname or "127.0.0.1",
-        "DATAPLAT_TRINO_PORT": str(url.port or 8080),
+        "DATAPLAT_TRINO_HOST": address["host"],
+        "DATAPLAT_TRINO_PORT": str(address["port"]),
         "DATAPLAT_TRINO_USER": settings.trino_user,
         "DATAPLAT_TRINO_CATALOG": settings.trino_catalog,
     }
