@@ -2,9 +2,11 @@
 small-file compaction and removal of orphan files, while the loader keeps committing.
 
 Embedded, pyiceberg does the work; on the platform, Trino's ``ALTER TABLE ... EXECUTE``. Both
-keep the newest snapshot that carries the loader's Kafka offsets, whatever the retention: the
-loader resumes from it. Compaction commits one small bin of files at a time, so a loader
-commit in between costs one retry on either side, never data.
+keep the newest snapshot that carries the loader's Kafka offsets, whatever the retention and
+however late the expiry runs: the loader tags it in the commit that makes it
+(``offsets.OFFSETS_TAG``), and Iceberg never expires a tagged snapshot. Compaction commits
+one small bin of files at a time, so a loader commit in between costs one retry on either
+side, never data.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ log = structlog.get_logger("maintenance")
 COMMIT_ATTEMPTS = 5
 
 
+class MaintenanceError(RuntimeError):
+    """A maintenance step the engine refused; the message is the engine's, which names the
+    setting to change (a retention under the catalog's minimum, a missing privilege)."""
+
+
 @dataclass
 class MaintenanceReport:
     table: str
@@ -51,28 +58,20 @@ def maintained_table_names() -> list[str]:
     return [*raw_table_names(), AUDIT_TABLE]
 
 
-def _newest_offsets_snapshot_ms(table: Table) -> int | None:
-    """When the newest snapshot carrying the loader's offsets was committed."""
-    snapshot = offsets.newest_snapshot_with(table, offsets.OFFSETS_PROPERTY)
-    return snapshot.timestamp_ms if snapshot is not None else None
-
-
 # ---------------------------------------------------------------------- embedded: pyiceberg
 
 
 def expire_snapshots(table: Table, retention: timedelta, now: datetime) -> int:
-    """Expires snapshots older than the retention, except the loader's newest one."""
+    """Expires snapshots older than the retention, except the current one and the tagged
+    ones (the loader's newest among them)."""
     cutoff_ms = int((now - retention).timestamp() * 1000)
-    if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
-        cutoff_ms = min(cutoff_ms, keep_ms)
     for _attempt in range(COMMIT_ATTEMPTS):
         table = table.refresh()
-        current = table.current_snapshot()
+        kept = {ref.snapshot_id for ref in table.metadata.refs.values()}
         doomed = [
             s.snapshot_id
             for s in table.metadata.snapshots
-            if s.timestamp_ms < cutoff_ms
-            and (current is None or s.snapshot_id != current.snapshot_id)
+            if s.timestamp_ms < cutoff_ms and s.snapshot_id not in kept
         ]
         if not doomed:
             return 0
@@ -217,25 +216,18 @@ def maintain_embedded(
 
 
 TRINO_STEPS = ("optimize", "expire_snapshots", "remove_orphan_files")
-# Trino expires what is older than now minus the threshold, a little after we compute it.
-EXPIRY_MARGIN = timedelta(seconds=10)
 
 
-def trino_statement(
-    settings: MaintenanceSettings, name: str, step: str, table: Table, now: datetime
-) -> str:
-    """One of Trino's maintenance procedures for one table, the loader's snapshot spared."""
+def trino_statement(settings: MaintenanceSettings, name: str, step: str) -> str:
+    """One of Trino's maintenance procedures for one table. Trino's expiry keeps tagged
+    snapshots, the loader's included; the catalog's minimum retentions
+    (infra/conf/trino/catalog) refuse thresholds shorter than a day."""
     qualified = f"{settings.trino_catalog}.{name}"
     if step == "optimize":
         threshold = f"{small_file_bytes(settings.compaction_target_file_mb << 20)}B"
         return f"alter table {qualified} execute optimize(file_size_threshold => '{threshold}')"
     if step == "expire_snapshots":
-        retention = timedelta(hours=settings.snapshot_retention_hours)
-        if (keep_ms := _newest_offsets_snapshot_ms(table)) is not None:
-            # Stretch the threshold back past the loader's newest snapshot.
-            age = now - datetime.fromtimestamp(keep_ms / 1000, UTC)
-            retention = max(retention, age + EXPIRY_MARGIN)
-        seconds = int(retention.total_seconds()) + 1
+        seconds = int(timedelta(hours=settings.snapshot_retention_hours).total_seconds())
         return (
             f"alter table {qualified} execute expire_snapshots(retention_threshold => '{seconds}s')"
         )
@@ -250,6 +242,7 @@ def trino_statement(
 
 def maintain_on_trino(settings: MaintenanceSettings, tables: list[str] | None = None) -> list[str]:
     from trino.dbapi import connect
+    from trino.exceptions import TrinoQueryError
 
     catalog = open_catalog(settings)
     connection = connect(**settings.trino_connection)
@@ -260,12 +253,15 @@ def maintain_on_trino(settings: MaintenanceSettings, tables: list[str] | None = 
                 log.info("no such table yet, nothing to maintain", table=name)
                 continue
             for step in TRINO_STEPS:
-                # Computed just before it runs: optimize may take minutes and commit.
-                table = catalog.load_table(name)
-                statement = trino_statement(settings, name, step, table, datetime.now(UTC))
+                statement = trino_statement(settings, name, step)
                 cursor = connection.cursor()
-                cursor.execute(statement)
-                cursor.fetchall()
+                try:
+                    cursor.execute(statement)
+                    cursor.fetchall()
+                except TrinoQueryError as exc:
+                    raise MaintenanceError(
+                        f"Trino refused `{statement}`: {exc.message} ({exc.error_name})"
+                    ) from exc
                 executed.append(statement)
             log.info("table maintained", table=name, engine="trino")
     finally:

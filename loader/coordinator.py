@@ -164,7 +164,9 @@ class Coordinator:
         for attempt in itertools.count(1):
             try:
                 writer = single_attempt(table)
-                writer.append(data.cast(table.schema().as_arrow()), snapshot_properties=properties)
+                offsets.append_with_offsets(
+                    writer, data.cast(table.schema().as_arrow()), properties
+                )
                 # After the commit the copy holds the catalog's metadata, as committed.
                 self._tables[name] = writer
                 return

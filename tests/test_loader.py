@@ -187,13 +187,13 @@ def test_event_time_watermark_is_committed_with_the_data(settings: Settings, tmp
     assert read_event_time_watermark(table) == datetime(2026, 1, 30, 5, 30, tzinfo=UTC)
 
 
-def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
+def test_an_append_survives_maintenance_committing_under_it(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Maintenance commits a compaction and expires every older snapshot, the one the loader's
-    append started from included, between the append's start and its commit (injected at
-    the catalog's commit, not left to timing). The loader reloads, checks that the offsets
-    are still its own, and commits again: every record lands once."""
+    """Maintenance commits a compaction and expires every older snapshot but the loader's
+    tagged newest one (the one the append started from) between the append's start and its
+    commit (injected at the catalog's commit, not left to timing). The loader reloads, checks
+    that the offsets are still its own, and commits again: every record lands once."""
     from pyiceberg.catalog.sql import SqlCatalog
 
     from lakehouse.maintenance import maintain_embedded
@@ -227,9 +227,13 @@ def test_an_append_survives_maintenance_expiring_the_snapshot_it_started_from(
     monkeypatch.undo()
 
     report = interference["reports"][0]
-    assert report.files_compacted == 4 and report.snapshots_expired >= 4
+    assert report.files_compacted == 4 and report.snapshots_expired == 3
     table = open_catalog(settings).load_table("raw.weblog_events")
-    assert table.metadata.snapshot_by_id(interference["started_from"]) is None
+    started_from = table.metadata.snapshot_by_id(interference["started_from"])
+    assert (
+        started_from is not None
+        and started_from.snapshot_id != table.metadata.refs["dataplat-loader-offsets"].snapshot_id
+    ), "kept while tagged; the tag moved on with the retried commit"
     assert stats.rows == {"weblog_events": 4}
     events = scan(settings, "weblog_events")
     assert sorted(events["_kafka_offset"].to_pylist()) == list(range(12))
@@ -478,3 +482,45 @@ def test_offsets_show_and_an_operators_rebase(tmp_path: Path):
     unknown = run_cli("offsets", "rebase", "--topic", "nope", "--partition", "0", "--to", "1",
                       env=env, check=False)  # fmt: skip
     assert unknown.returncode == 1 and "unknown topic 'nope'" in unknown.stderr
+
+
+def test_the_loaders_newest_snapshot_survives_any_expiry(settings: Settings, tmp_path: Path):
+    """The loader tags its newest snapshot in the commit that makes it. Another writer's
+    snapshot without offsets (as Trino's optimize commits) and then an expiry of everything
+    but the current snapshot cut the chain of ancestors; the tagged snapshot stays, and the
+    offsets read through the tag are the ones committed."""
+    from datetime import timedelta
+
+    from lakehouse.maintenance import expire_snapshots
+    from lakehouse.offsets import OFFSETS_TAG, tagged_snapshot
+
+    path = tmp_path / "in" / f"{WEBLOG}.jsonl"
+    lines = [envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))
+             for o in range(6)]  # fmt: skip
+    for end in (2, 4, 6):
+        write_dump(path, lines[:end])
+        ingest_files(settings, path.parent, show_progress=False)
+    table = open_catalog(settings).load_table("raw.weblog_events")
+    newest = table.current_snapshot()
+    assert tagged_snapshot(table).snapshot_id == newest.snapshot_id
+    assert read_watermarks(table) == {(WEBLOG, 0): 6}
+
+    table.append(table.schema().as_arrow().empty_table())  # no offsets: not the loader's
+    expired = expire_snapshots(table, timedelta(0), datetime.now(UTC) + timedelta(seconds=1))
+    table = table.refresh()
+    assert expired == 2
+    remaining = {s.snapshot_id for s in table.metadata.snapshots}
+    assert remaining == {table.current_snapshot().snapshot_id, newest.snapshot_id}
+    assert table.metadata.refs[OFFSETS_TAG].snapshot_id == newest.snapshot_id
+    assert table.current_snapshot().parent_snapshot_id == newest.snapshot_id
+    # A second snapshot without offsets, then expiry: the current one's parent is gone.
+    table.append(table.schema().as_arrow().empty_table())
+    expire_snapshots(table, timedelta(0), datetime.now(UTC) + timedelta(seconds=1))
+    table = table.refresh()
+    parent = table.current_snapshot().parent_snapshot_id
+    assert parent not in {s.snapshot_id for s in table.metadata.snapshots}, "ancestry cut"
+    assert read_watermarks(table) == {(WEBLOG, 0): 6}
+
+    # The loader resumes from the tag: nothing is read twice.
+    stats = ingest_files(settings, path.parent, show_progress=False)
+    assert stats.skipped_already_loaded == 6 and sum(stats.rows.values()) == 0

@@ -142,25 +142,3 @@ def test_marts_built_after_maintenance_equal_the_pipeline(maintained_home, pipel
     home = maintained_home["home"]
     run_cli("transform", env={"DATAPLAT_HOME": str(home)})
     assert published_marts(home) == published_marts(pipeline_home)
-
-
-def test_trino_expiry_threshold_spares_the_loaders_newest_snapshot(maintained_home):
-    """Trino expires every snapshot older than its threshold; however short the configured
-    retention, the threshold must reach back past the loader's newest offsets snapshot."""
-    import re
-    from datetime import UTC, datetime
-
-    from lakehouse.maintenance import trino_statement
-
-    settings = maintenance_settings(maintained_home["home"], orphan_hours=1)
-    table = open_catalog(settings).load_table("raw.weblog_events")
-    loader_ms = max(
-        s.timestamp_ms
-        for s in table.metadata.snapshots
-        if s.summary and s.summary["dataplat.offsets"]
-    )
-    now = datetime.now(UTC)
-    expire = trino_statement(settings, "raw.weblog_events", "expire_snapshots", table, now)
-    threshold_s = int(re.search(r"retention_threshold => '(\d+)s'", expire).group(1))
-    assert threshold_s > now.timestamp() - loader_ms / 1000
-    assert threshold_s > settings.snapshot_retention_hours * 3600
