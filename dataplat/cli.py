@@ -125,15 +125,18 @@ def publish(
     ] = None,
 ) -> None:
     """Produce a generated data set into Kafka, each record to its own partition."""
-    from loader.settings import LoaderSettings
-    from sampledata.replay import PublishError, publish_dumps
+    from sampledata.replay import PublishError, PublishSettings, publish_dumps
 
-    target = bootstrap or LoaderSettings().kafka_bootstrap
+    settings = PublishSettings()
+    if bootstrap is not None:
+        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
     try:
-        stats = publish_dumps(target, from_dir, show_progress=sys.stderr.isatty())
+        stats = publish_dumps(settings, from_dir, show_progress=sys.stderr.isatty())
     except (FileNotFoundError, PublishError) as exc:
         _fail(str(exc))
-    console.print(f"published {sum(stats.records.values()):,} records to {target}")
+    console.print(
+        f"published {sum(stats.records.values()):,} records to {settings.kafka_bootstrap}"
+    )
 
 
 @app.command()
@@ -182,12 +185,16 @@ def maintain(
     """Table maintenance of the raw tables and the audit table: compaction of small files,
     snapshot expiry, orphan file removal (retention from DATAPLAT_SNAPSHOT_RETENTION_HOURS
     and friends). Safe while the loader runs."""
-    from lakehouse.maintenance import maintain_embedded, maintain_on_trino
+    from lakehouse.maintenance import MaintenanceError, maintain_embedded, maintain_on_trino
     from lakehouse.settings import MaintenanceSettings
 
     settings = MaintenanceSettings()
     if settings.engine == "trino":
-        for statement in maintain_on_trino(settings, table):
+        try:
+            statements = maintain_on_trino(settings, table)
+        except MaintenanceError as exc:
+            _fail(str(exc))
+        for statement in statements:
             typer.echo(statement)  # stdout, unwrapped: what ran on Trino
         return
     for report in maintain_embedded(settings, table):

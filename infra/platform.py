@@ -27,8 +27,8 @@ import zipfile
 from pathlib import Path
 from string import Template
 
-from infra.credentials import Credentials, trino_file_paths, write_trino_files
-from lakehouse.settings import EngineSettings
+from infra.credentials import KAFKA_USERS, Credentials, trino_file_paths, write_trino_files
+from lakehouse.settings import EngineSettings, KafkaSettings
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "infra" / "conf"
@@ -244,25 +244,128 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+KAFKA_SCRAM = "SCRAM-SHA-512"
+KAFKA_LOADER_GROUP = "dataplat-loader"  # a prefix: the loader's group and any named after it
+
+
+def kafka_settings(user: str = "admin") -> KafkaSettings:
+    """A Kafka principal's connection to this broker (SASL/SCRAM on loopback)."""
+    return KafkaSettings(
+        kafka_bootstrap=f"127.0.0.1:{KAFKA_PORT}", kafka_user=user,
+        kafka_password=CREDENTIALS.password("KAFKA", user), kafka_sasl_mechanism=KAFKA_SCRAM,
+    )  # fmt: skip
+
+
+def _kafka_admin():
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(kafka_settings("admin").kafka_client_config)
+
+
+def _kafka_ready() -> bool:
+    """Listening and answering the admin's authenticated metadata request."""
+    from confluent_kafka import KafkaException
+
+    if not _port_open(KAFKA_PORT):
+        return False
+    try:
+        _kafka_admin().list_topics(timeout=5)
+        return True
+    except KafkaException:
+        return False
+
+
+def kafka_acls():
+    """Least privilege: the loader reads the contract topics and its consumer group; the
+    producer writes the contract topics; nobody else is granted anything (the admin is the
+    super user, and the only principal that creates or deletes topics)."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    from lakehouse.tables import ALL_TOPICS
+
+    def allow(user, kind, name, operation, pattern=ResourcePatternType.LITERAL):
+        return AclBinding(kind, name, pattern, f"User:{user}", "*", operation,
+                          AclPermissionType.ALLOW)  # fmt: skip
+
+    bindings = [allow("loader", ResourceType.GROUP, KAFKA_LOADER_GROUP, AclOperation.READ,
+                      ResourcePatternType.PREFIXED)]  # fmt: skip
+    grants = (("loader", AclOperation.READ), ("loader", AclOperation.DESCRIBE),
+              ("producer", AclOperation.WRITE), ("producer", AclOperation.DESCRIBE))  # fmt: skip
+    for topic in ALL_TOPICS:
+        bindings += [allow(user, ResourceType.TOPIC, topic, op) for user, op in grants]
+    return bindings
+
+
+def _grant_kafka_principals() -> None:
+    """SCRAM credentials of the loader and the producer (made or updated from the credentials
+    file) and their ACLs; both are idempotent, so every start applies them."""
+    from confluent_kafka.admin import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = _kafka_admin()
+    upserts = [
+        UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+            CREDENTIALS.password("KAFKA", user).encode(),
+        )
+        for user in KAFKA_USERS if user != "admin"
+    ]  # fmt: skip
+    for future in admin.alter_user_scram_credentials(upserts).values():
+        future.result()
+    for future in admin.create_acls(kafka_acls(), request_timeout=30).values():
+        future.result()
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
 def up_kafka() -> None:
+    """Kafka in KRaft mode on 127.0.0.1, SASL/SCRAM for every client, ACLs for every
+    principal; the admin's SCRAM credentials are written when the storage is formatted."""
     libs = fetch_kafka()
     data = RUN / "kafka"
-    properties = RUN / "kafka.properties"
+    # The admin's password is in it: a private file beside the other credentials.
+    properties = CREDENTIALS.directory / "kafka.properties"
+    admin_password = CREDENTIALS.password("KAFKA", "admin")
     template = Template((CONF / "kafka" / "server.properties").read_text())
-    properties.write_text(template.substitute(
-        KAFKA_LOG_DIRS=str(data), KAFKA_PORT=KAFKA_PORT, KAFKA_CONTROLLER_PORT=KAFKA_CONTROLLER_PORT
+    _write_private(properties, template.substitute(
+        KAFKA_LOG_DIRS=str(data), KAFKA_PORT=KAFKA_PORT,
+        KAFKA_CONTROLLER_PORT=KAFKA_CONTROLLER_PORT, KAFKA_ADMIN_PASSWORD=admin_password,
     ))  # fmt: skip
     classpath = f"{libs}/*"
-    if not (data / "meta.properties").exists():
+    formatted = (data / "meta.properties").exists()
+    if formatted and not (data / ".scram").exists():
+        raise PlatformError(
+            f"{data} was made before Kafka required SASL/SCRAM (it has no admin credentials): "
+            "stop the servers (`make platform-down`) and remove that folder; `make "
+            "platform-up` makes a new one"
+        )
+    if not formatted:
         subprocess.run(
             ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", _cluster_id(), "-c", str(properties)],
+             "-t", _cluster_id(), "-c", str(properties),
+             "--add-scram", f"{KAFKA_SCRAM}=[name=admin,password={admin_password}]"],
             check=True, capture_output=True,
         )  # fmt: skip
+        (data / ".scram").touch()
     if not _port_open(KAFKA_PORT):
         _spawn("kafka", ["java", "-Xmx1G", "-cp", classpath, "-Dlog4j.configuration=file:/dev/null",
                          "kafka.Kafka", str(properties)])  # fmt: skip
-    _wait("kafka", lambda: _port_open(KAFKA_PORT), RUN / "kafka.log", 90)
+    _wait("kafka", _kafka_ready, RUN / "kafka.log", 90)
+    _grant_kafka_principals()
 
 
 def trino_files() -> dict[str, Path]:
@@ -375,7 +478,8 @@ def environment() -> str:
     lines += [
         f"{name}={value}"
         for name, value in CREDENTIALS.all().items()
-        if name.startswith("DATAPLAT_TRINO_") and name != "DATAPLAT_TRINO_SHARED_SECRET"
+        if name.startswith(("DATAPLAT_TRINO_", "DATAPLAT_KAFKA_"))
+        and name != "DATAPLAT_TRINO_SHARED_SECRET"
     ]
     return "\n".join(lines)
 
@@ -437,15 +541,13 @@ def down(names: tuple[str, ...] = SERVICES) -> None:
 
 def reset() -> None:
     """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up)."""
-    from confluent_kafka.admin import AdminClient
-
     _psql(CATALOG_OWNER, CREDENTIALS.password("PG", CATALOG_OWNER), "iceberg_catalog", "-c",
           "do $$ begin if to_regclass('iceberg_tables') is not null then "
           "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$")  # fmt: skip
     warehouse = RUN / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
     warehouse.mkdir(parents=True)
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"})
+    admin = _kafka_admin()
     topics = [t for t in admin.list_topics(timeout=30).topics if not t.startswith("__")]
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
@@ -459,7 +561,7 @@ def reset() -> None:
 
 
 def status() -> None:
-    for name, healthy in (("postgres", _port_open(PG_PORT)), ("kafka", _port_open(KAFKA_PORT)),
+    for name, healthy in (("postgres", _port_open(PG_PORT)), ("kafka", _kafka_ready()),
                           ("trino", _trino_ready())):  # fmt: skip
         print(f"{name}\t{'up' if healthy else 'down'}")
 
@@ -467,9 +569,7 @@ def status() -> None:
 def write_environment() -> Path:
     """environment() in a private file (it holds passwords): what `up` points users at."""
     path = CREDENTIALS.directory / "platform.env"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(environment() + "\n")
+    _write_private(path, environment() + "\n")
     return path
 
 

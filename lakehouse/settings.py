@@ -65,6 +65,52 @@ def trino_password_field(job: str) -> Any:
     )
 
 
+def kafka_user_field(job: str) -> Any:
+    """A job's own Kafka principal: ``job`` unless DATAPLAT_KAFKA_<JOB>_USER (or, for every
+    job, DATAPLAT_KAFKA_USER) says otherwise."""
+    return Field(
+        default=job,
+        validation_alias=AliasChoices(f"DATAPLAT_KAFKA_{job.upper()}_USER", "DATAPLAT_KAFKA_USER"),
+    )
+
+
+def kafka_password_field(job: str) -> Any:
+    """A job's own Kafka password: DATAPLAT_KAFKA_<JOB>_PASSWORD, the name `make platform-up`
+    writes (or, for every job, DATAPLAT_KAFKA_PASSWORD)."""
+    return Field(
+        default=None,
+        validation_alias=AliasChoices(
+            f"DATAPLAT_KAFKA_{job.upper()}_PASSWORD", "DATAPLAT_KAFKA_PASSWORD"
+        ),
+    )
+
+
+class KafkaSettings(LakehouseSettings):
+    """A Kafka client's cluster and principal. With a password the client authenticates
+    with SASL/SCRAM (the platform's broker accepts nothing else); each job's class sets its
+    own principal with kafka_user_field and kafka_password_field."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_user: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    # SASL_SSL where the broker has TLS; the platform's broker listens on loopback only.
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
+
+    @property
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka settings of the cluster and the principal (no password: none sent)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap}
+        if self.kafka_password is not None:
+            config |= {
+                "security.protocol": self.kafka_security_protocol,
+                "sasl.mechanism": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_user,
+                "sasl.password": self.kafka_password.get_secret_value(),
+            }
+        return config
+
+
 class EngineSettings(LakehouseSettings):
     """Where the marts are built and read: DuckDB embedded, Trino on the platform."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import structlog
@@ -52,7 +53,7 @@ class KafkaSourceError(RuntimeError):
 class KafkaSource:
     def __init__(
         self,
-        bootstrap: str,
+        connection: dict[str, Any],
         group_id: str,
         topics: tuple[str, ...],
         resume_offset: Callable[[str, int], int],
@@ -66,7 +67,7 @@ class KafkaSource:
         self.topic_ids: dict[str, str] = {}
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **connection,
                 "group.id": group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -83,19 +84,27 @@ class KafkaSource:
                 "logger": LibrdkafkaLogger("consumer"),
             }
         )
-        self._admin = AdminClient(
-            {"bootstrap.servers": bootstrap, "logger": LibrdkafkaLogger("admin")}
-        )
+        self._admin = AdminClient({**connection, "logger": LibrdkafkaLogger("admin")})
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._next_metadata = 0.0
         self._last_error: str | None = None
         self._missing_reported: set[str] = set()
+        self._principal = connection.get("sasl.username") or "(no user: unauthenticated)"
+        self._refused: str | None = None
 
     # ------------------------------------------------------------------ callbacks
 
     def _on_error(self, error: KafkaError) -> None:
         # Broker down, timeouts: librdkafka retries by itself; fatal ones raise in consume.
+        # Wrong credentials never heal by retrying: poll() raises them.
+        if error.code() == KafkaError._AUTHENTICATION:
+            self._refused = (
+                f"Kafka refused the credentials of user {self._principal} ({error.str()}): "
+                "set DATAPLAT_KAFKA_LOADER_USER and DATAPLAT_KAFKA_LOADER_PASSWORD to the "
+                "loader's principal (`make platform-up` writes them to secrets/platform.env)"
+            )
+            return
         text = str(error)
         if text != self._last_error:
             log.warning("kafka unavailable, retrying", error=text, code=error.name())
@@ -119,8 +128,13 @@ class KafkaSource:
         try:
             metadata = self._admin.list_topics(timeout=10)
         except KafkaException as exc:
+            self._raise_if_refused()
             log.warning("cannot read cluster metadata, retrying", error=str(exc))
             return
+        for topic in self._topics:
+            error = metadata.topics[topic].error if topic in metadata.topics else None
+            if error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise KafkaSourceError(self._not_allowed(f"topic {topic}"))
         new = []
         present = [
             t for t in self._topics if t in metadata.topics and metadata.topics[t].error is None
@@ -161,6 +175,17 @@ class KafkaSource:
         except KafkaException as exc:
             log.warning("cannot read the topics' ids, retrying", error=str(exc))
             return {}
+
+    def _raise_if_refused(self) -> None:
+        if self._refused is not None:
+            raise KafkaSourceError(self._refused)
+
+    def _not_allowed(self, what: str) -> str:
+        return (
+            f"Kafka does not let user {self._principal} read {what}: grant it READ and DESCRIBE "
+            "on the contract topics and READ on its consumer group (the platform's ACLs: "
+            "infra/platform.py), or run the loader as the loader principal"
+        )
 
     def _stop(self, tp: tuple[str, int], reason: str) -> None:
         """Stops reading one topic-partition (the others go on) and says why, once."""
@@ -204,6 +229,7 @@ class KafkaSource:
     def poll(self, timeout: float) -> pa.Table | None:
         """Up to ARROW_BATCH records or about ARROW_BATCH_BYTES of messages
         (``SOURCE_SCHEMA``), or None when none came in time."""
+        self._raise_if_refused()
         self.refresh_assignment()
         topics: list[str] = []
         partitions: list[int] = []
@@ -230,6 +256,11 @@ class KafkaSource:
                     elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                         tp = (message.topic(), message.partition())
                         self._stop(tp, self._offset_out_of_range(*tp))
+                    elif error.code() in (
+                        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                        KafkaError.GROUP_AUTHORIZATION_FAILED,
+                    ):
+                        raise KafkaSourceError(self._not_allowed(str(error.str())))
                     elif error.fatal():
                         raise KafkaSourceError(f"fatal Kafka error: {error}")
                     else:

@@ -4,6 +4,7 @@ the operator's re-base of a stopped partition: `dataplat offsets show|rebase`.""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
 
@@ -56,14 +57,14 @@ def _judge(state: PartitionState) -> str:
     return OK
 
 
-def _broker_view(bootstrap: str) -> dict[tuple[str, int], tuple[int, int, str]]:
+def _broker_view(connection: dict[str, Any]) -> dict[tuple[str, int], tuple[int, int, str]]:
     """(earliest, latest, topic id) of every partition of the contract topics on the broker."""
     from confluent_kafka import KafkaException, TopicCollection, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec
 
     from lakehouse.kafka_logging import LibrdkafkaLogger
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LibrdkafkaLogger("admin")})
+    admin = AdminClient({**connection, "logger": LibrdkafkaLogger("admin")})
     try:
         present = [t for t in admin.list_topics(timeout=10).topics if t in ALL_TOPICS]
         if not present:
@@ -79,8 +80,9 @@ def _broker_view(bootstrap: str) -> dict[tuple[str, int], tuple[int, int, str]]:
                 ends.setdefault((tp.topic, tp.partition), []).append(future.result().offset)
     except KafkaException as exc:
         raise RuntimeError(
-            f"cannot read the partitions of Kafka at {bootstrap} ({exc}); start it "
-            "(`make platform-up`), set DATAPLAT_KAFKA_BOOTSTRAP, or leave out --from-kafka"
+            f"cannot read the partitions of Kafka at {connection['bootstrap.servers']} ({exc}); "
+            "start it (`make platform-up`), set DATAPLAT_KAFKA_BOOTSTRAP and the loader's "
+            "DATAPLAT_KAFKA_LOADER_PASSWORD, or leave out --from-kafka"
         ) from exc
     return {tp: (low, high, str(described[tp[0]].topic_id)) for tp, (low, high) in ends.items()}
 
@@ -100,7 +102,7 @@ def partition_states(settings: LoaderSettings, *, kafka: bool) -> list[Partition
                 )
     if kafka:
         for (topic, partition), (low, high, topic_id) in _broker_view(
-            settings.kafka_bootstrap
+            settings.kafka_client_config
         ).items():
             state = states.setdefault(
                 (topic, partition),
@@ -125,7 +127,7 @@ def rebase(
     topic_id = None
     if kafka:
         topic_id = next(
-            (tid for (t, _), (_, _, tid) in _broker_view(settings.kafka_bootstrap).items()
+            (tid for (t, _), (_, _, tid) in _broker_view(settings.kafka_client_config).items()
              if t == topic),
             None,
         )  # fmt: skip
@@ -144,7 +146,7 @@ def rebase(
         else:
             ids.pop(topic, None)
         properties[offsets.TOPIC_IDS_PROPERTY] = offsets.encode_topic_ids(ids)
-        table.append(table.schema().as_arrow().empty_table(), snapshot_properties=properties)
+        offsets.append_with_offsets(table, table.schema().as_arrow().empty_table(), properties)
     log.warning("offsets rebased", partition=f"{topic}[{partition}]", to=to, previous=previous,
                 topic_id=topic_id)  # fmt: skip
     return previous

@@ -137,7 +137,7 @@ def ingest_kafka(
 
     sink = open_sink(settings, before_commit)
     source = KafkaSource(
-        settings.kafka_bootstrap,
+        settings.kafka_client_config,
         settings.kafka_group_id,
         ALL_TOPICS,
         sink.resume_offset,

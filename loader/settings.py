@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from lakehouse.settings import LakehouseSettings
+from lakehouse.settings import KafkaSettings, kafka_password_field, kafka_user_field
 
 
-class LoaderSettings(LakehouseSettings):
+class LoaderSettings(KafkaSettings):
     # An Iceberg commit every this many records, or this many message bytes, whichever comes
     # first: memory stays bounded however large the messages are.
     batch_records: int = Field(default=500_000, gt=0)
     batch_bytes: int = Field(default=256 << 20, gt=0)
-    # Platform mode: the Kafka cluster (`make platform-up` prints its address).
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Platform mode: the Kafka cluster (`make platform-up` writes its address) and the
+    # loader's principal, which may read the contract topics and its group only.
+    kafka_user: str | None = kafka_user_field("loader")
+    kafka_password: SecretStr | None = kafka_password_field("loader")
     kafka_group_id: str = "dataplat-loader"
     # A Kafka loader commits at least this often, so a quiet hour is still landed promptly.
     commit_interval_seconds: float = 30.0

@@ -4,6 +4,10 @@ Each record goes to the partition it was dumped from, with its key, value (bytes
 were, broken ones included) and timestamp, in file order: a fresh topic then holds the same
 offsets as the dump. Topics are created with the dump's partition count when missing, and
 without retention: the dumped timestamps may be far older than a broker keeps records.
+
+Records are written as the producer principal (DATAPLAT_KAFKA_PRODUCER_PASSWORD); missing
+topics are created as the Kafka admin (DATAPLAT_KAFKA_ADMIN_PASSWORD), the only principal the
+platform lets create them.
 """
 
 from __future__ import annotations
@@ -11,20 +15,45 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from pydantic import Field, SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakehouse.kafka_logging import LibrdkafkaLogger
+from lakehouse.settings import KafkaSettings, kafka_password_field, kafka_user_field
 from loader.file_source import dump_files, read_dump_batches
 
 log = structlog.get_logger("publish")
 
 
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class PublishSettings(KafkaSettings):
+    """The cluster, the producer principal that writes, the admin that creates topics."""
+
+    kafka_user: str | None = kafka_user_field("producer")
+    kafka_password: SecretStr | None = kafka_password_field("producer")
+    kafka_admin_user: str = Field(default="admin", validation_alias="DATAPLAT_KAFKA_ADMIN_USER")
+    kafka_admin_password: SecretStr | None = Field(
+        default=None, validation_alias="DATAPLAT_KAFKA_ADMIN_PASSWORD"
+    )
+
+    @property
+    def kafka_admin_config(self) -> dict[str, Any]:
+        if self.kafka_admin_password is None:
+            return self.kafka_client_config
+        return self.model_copy(
+            update={
+                "kafka_user": self.kafka_admin_user,
+                "kafka_password": self.kafka_admin_password,
+            }
+        ).kafka_client_config
 
 
 class PublishError(RuntimeError):
@@ -48,15 +77,18 @@ def _partition_counts(files: list[Path]) -> dict[str, int]:
     return counts
 
 
-def ensure_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 10) -> None:
+def ensure_topics(
+    settings: PublishSettings, partitions: dict[str, int], timeout: float = 10
+) -> None:
     """Creates missing topics; an existing topic with fewer partitions than needed is an error."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LibrdkafkaLogger("admin")})
+    admin = AdminClient({**settings.kafka_admin_config, "logger": LibrdkafkaLogger("admin")})
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         raise PublishError(
-            f"cannot reach Kafka at {bootstrap} ({exc}); start it (`make platform-up`) or set "
-            "DATAPLAT_KAFKA_BOOTSTRAP"
+            f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); start it (`make "
+            "platform-up`), or set DATAPLAT_KAFKA_BOOTSTRAP and the credentials "
+            "(DATAPLAT_KAFKA_PRODUCER_PASSWORD, DATAPLAT_KAFKA_ADMIN_PASSWORD)"
         ) from exc
     for topic, count in partitions.items():
         if topic in existing and len(existing[topic].partitions) < count:
@@ -78,16 +110,30 @@ def ensure_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 1
         try:
             future.result()
         except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+            code = exc.args[0].code()
+            if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                        KafkaError.CLUSTER_AUTHORIZATION_FAILED):  # fmt: skip
+                raise PublishError(
+                    f"topic {topic} does not exist and only a Kafka admin may create topics: "
+                    "set DATAPLAT_KAFKA_ADMIN_PASSWORD (secrets/platform.env of `make "
+                    "platform-up`) or have an admin create it"
+                ) from exc
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise PublishError(f"cannot create topic {topic}: {exc}") from exc
         log.info("topic created", topic=topic, partitions=partitions[topic])
 
 
-def publish_dumps(bootstrap: str, directory: Path, *, show_progress: bool = True) -> PublishStats:
+def publish_dumps(
+    settings: PublishSettings, directory: Path, *, show_progress: bool = True
+) -> PublishStats:
     """Produces every record of the dumps in ``directory``; returns the counts per topic."""
     files = dump_files(directory)
-    ensure_topics(bootstrap, _partition_counts(files))
+    ensure_topics(settings, _partition_counts(files))
     failures: list[str] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:  # retrying never heals it
+            failures.append(error.str())
 
     def on_delivery(error, message) -> None:
         if error is not None:
@@ -95,7 +141,8 @@ def publish_dumps(bootstrap: str, directory: Path, *, show_progress: bool = True
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **settings.kafka_client_config,
+            "error_cb": on_error,
             # Idempotent: a producer retry never adds a record the dump does not have.
             "enable.idempotence": True,
             "linger.ms": 20,
@@ -148,12 +195,20 @@ def publish_dumps(bootstrap: str, directory: Path, *, show_progress: bool = True
                             producer.poll(0.1)  # queue full: let deliveries drain
                     sent += 1
                 producer.poll(0)
+                if failures:
+                    raise PublishError(
+                        f"Kafka refused to take records from user {settings.kafka_user}: "
+                        f"{failures[0]}; set DATAPLAT_KAFKA_PRODUCER_PASSWORD (secrets/"
+                        "platform.env of `make platform-up`)"
+                    )
                 progress.update(task, completed=done_bytes + position, file=path.name)
             done_bytes += path.stat().st_size
             stats.records[path.stem] = sent
         remaining = producer.flush(120)
     if remaining:
-        raise PublishError(f"{remaining} records not acknowledged by Kafka at {bootstrap} in 120 s")
+        raise PublishError(
+            f"{remaining} records not acknowledged by Kafka at {settings.kafka_bootstrap} in 120 s"
+        )
     if failures:
         raise PublishError(f"{len(failures)} records failed, first: {failures[0]}")
     stats.seconds = time.perf_counter() - started

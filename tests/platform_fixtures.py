@@ -100,7 +100,7 @@ class Loader:
         from lakehouse.offsets import read_watermarks
         from lakehouse.tables import ALL_TOPICS
 
-        admin = AdminClient({"bootstrap.servers": load.env["DATAPLAT_KAFKA_BOOTSTRAP"]})
+        admin = AdminClient(platform.kafka_settings().kafka_client_config)
         topics = admin.list_topics(timeout=10).topics
         partitions = [TopicPartition(t, p) for t in ALL_TOPICS for p in topics[t].partitions]
         ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions})

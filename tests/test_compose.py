@@ -72,3 +72,28 @@ def test_compose_names_only_real_settings_and_the_catalog_trino_uses():
         assert shared.items() <= env.items(), f"{service} lost the shared settings"
         unknown = {key for key in env if key.startswith("DATAPLAT_")} - fields
         assert not unknown, f"{service} sets no such settings: {unknown}"
+
+
+def test_compose_kafka_grants_what_the_platform_script_grants():
+    """The broker authenticates everyone and authorizes by ACL in both launchers; the
+    one-shot grants name the contract topics and the loader's group, as kafka_acls() does."""
+    from lakehouse.tables import ALL_TOPICS
+
+    kafka = COMPOSE["services"]["kafka"]["environment"]
+    native = (REPO / "infra" / "conf" / "kafka" / "server.properties").read_text()
+    assert "PLAINTEXT:PLAINTEXT" not in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert "PLAINTEXT:PLAINTEXT" not in native
+    for name, value in (("KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "false"),
+                        ("KAFKA_SUPER_USERS", "User:admin"),
+                        ("KAFKA_SASL_ENABLED_MECHANISMS", platform.KAFKA_SCRAM)):  # fmt: skip
+        assert kafka[name] == value
+        assert f"{name.removeprefix('KAFKA_').lower().replace('_', '.')}={value}" in native
+    grants = COMPOSE["services"]["kafka-grants"]
+    assert grants["environment"]["CONTRACT_TOPICS"].split() == list(ALL_TOPICS)
+    script = grants["command"][0]
+    acls = platform.kafka_acls()
+    assert {a.name for a in acls if a.restype.name == "TOPIC"} == set(ALL_TOPICS)
+    assert f"--group {platform.KAFKA_LOADER_GROUP} --resource-pattern-type prefixed" in script
+    loader = COMPOSE["services"]["loader"]
+    assert "DATAPLAT_KAFKA_LOADER_PASSWORD" in loader["environment"]
+    assert loader["depends_on"]["kafka-grants"]["condition"] == "service_completed_successfully"

@@ -29,6 +29,7 @@ import pytest
 import loader.kafka_source
 import loader.service
 from infra import platform
+from lakehouse.settings import KafkaSettings
 from lakehouse.tables import WEBLOG_TOPIC
 from loader.kafka_source import KafkaSource
 from loader.records import SOURCE_SCHEMA
@@ -71,19 +72,20 @@ def hostile_messages() -> list[tuple[int, Message]]:
 
 
 @pytest.fixture(scope="module")
-def kafka_bootstrap() -> str:
-    """The platform's broker (started when not running; the other servers are not needed)."""
+def kafka_admin() -> KafkaSettings:
+    """The platform's broker (started when not running; the other servers are not needed),
+    as its admin: the scratch topics are the admin's to create, read and delete."""
     platform.up(("kafka",))
-    return f"127.0.0.1:{platform.KAFKA_PORT}"
+    return platform.kafka_settings("admin")
 
 
 @pytest.fixture
-def scratch_topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+def scratch_topics(kafka_admin: KafkaSettings) -> Iterator[dict[str, str]]:
     """Contract topic → a scratch topic of its own, without retention (the records carry
     timestamps from year 1 to far past 9999); deleted afterwards."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka_admin.kafka_client_config)
     stamp = time.time_ns()
     names = {topic: f"test.hostile-{stamp}.{topic}" for topic in TOPICS}
     config = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -96,13 +98,13 @@ def scratch_topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
         future.result()
 
 
-def produce(bootstrap: str, names: dict[str, str], batch: list[tuple[int, Message]]):
+def produce(kafka: KafkaSettings, names: dict[str, str], batch: list[tuple[int, Message]]):
     """Produces in order; returns each record's coordinates (contract topic) with the message
     as the broker stored it (its timestamp). Kafka timestamps are not negative (the client
     reads 0 as "now"); one the broker refuses is sent again as "now"."""
     from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, Producer
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+    producer = Producer({**kafka.kafka_client_config, "enable.idempotence": True,
                          "message.max.bytes": 2 << 20})  # fmt: skip
     contract = {scratch: topic for topic, scratch in names.items()}
     stored: dict[Coordinates, Message] = {}
@@ -144,9 +146,9 @@ def scratch_source(names: dict[str, str], *, rewind: bool = False) -> type[Kafka
             super().__setitem__(contract.get(topic, topic), topic_id)
 
     class ScratchSource(KafkaSource):
-        def __init__(self, bootstrap, group_id, topics, resume_offset, loaded_topic_id):
+        def __init__(self, connection, group_id, topics, resume_offset, loaded_topic_id):
             super().__init__(
-                bootstrap,
+                connection,
                 group_id,
                 tuple(names[t] for t in topics),
                 lambda t, p: 0 if rewind else resume_offset(contract[t], p),
@@ -186,23 +188,25 @@ def check_stats(stats) -> None:
 
 
 def test_hostile_records_through_the_kafka_source_land_once_or_are_rejected_once(
-    kafka_bootstrap: str, scratch_topics: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    kafka_admin: KafkaSettings, scratch_topics: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ):
     messages = hostile_messages()
     half = len(messages) // 2
     with tempfile.TemporaryDirectory(prefix="loader-property-kafka-") as tmp:
         settings = LoaderSettings(
             home=Path(tmp) / "home",
-            kafka_bootstrap=kafka_bootstrap,
+            kafka_bootstrap=kafka_admin.kafka_bootstrap,
+            kafka_user=kafka_admin.kafka_user,
+            kafka_password=kafka_admin.kafka_password,
             kafka_group_id=f"test-hostile-{time.time_ns()}",
         )
         # Half the records, loaded; then the rest: the loader resumes where the tables stand.
-        records = produce(kafka_bootstrap, scratch_topics, messages[:half])
+        records = produce(kafka_admin, scratch_topics, messages[:half])
         first = run_loader(settings, scratch_topics, monkeypatch)
         assert first.records == len(records)
         check_stats(first)
         check_every_record_in_one_place(settings, records)
-        records |= produce(kafka_bootstrap, scratch_topics, messages[half:])
+        records |= produce(kafka_admin, scratch_topics, messages[half:])
         second = run_loader(settings, scratch_topics, monkeypatch)
         assert second.records >= len(records) - half
         check_stats(second)

@@ -16,6 +16,7 @@ from trino.exceptions import TrinoUserError
 
 from infra import platform
 from lakehouse.settings import REPO_ROOT
+from tests.conftest import run_cli
 from tests.platform_fixtures import KafkaLoad
 
 pytestmark = pytest.mark.slow
@@ -174,3 +175,98 @@ def test_credentials_are_private_and_outside_the_repository(platform_servers):
         found = subprocess.run(["git", "grep", "-lF", password], cwd=REPO_ROOT,
                                capture_output=True, text=True)  # fmt: skip
         assert found.stdout == "", f"a credential is in {found.stdout}"
+
+
+def _kafka_error(action) -> str:
+    """The name of the Kafka error ``action()`` ends with (it must fail)."""
+    from confluent_kafka import KafkaException
+
+    with pytest.raises(KafkaException) as refused:
+        action()
+    return refused.value.args[0].name()
+
+
+def test_kafka_wants_scram_credentials_and_grants_each_principal_its_job(
+    platform_home: KafkaLoad,
+):
+    """No credentials or a wrong password: no metadata at all. The loader reads the contract
+    topics but cannot write them, create or delete a topic; the producer writes but cannot
+    read, create or delete; the admin alone manages topics."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from lakehouse.tables import WEBLOG_TOPIC
+
+    loader = platform.kafka_settings("loader").kafka_client_config
+    producer = platform.kafka_settings("producer").kafka_client_config
+    anonymous = {"bootstrap.servers": loader["bootstrap.servers"]}
+    wrong_password = {**loader, "sasl.password": "not-the-password"}
+    # Without credentials the broker closes the connection; with a wrong password the
+    # client is told authentication failed. Either way no metadata comes back.
+    for refused, expected in ((anonymous, None), (wrong_password, "_AUTHENTICATION")):
+        reported = []
+        client = AdminClient({**refused, "error_cb": lambda e, r=reported: r.append(e.name())})
+        assert _kafka_error(lambda c=client: c.list_topics(timeout=5)) in (
+            "_TRANSPORT",
+            "_TIMED_OUT",
+        )
+        client.poll(1)  # serves the error callback
+        assert reported and (expected is None or expected in reported), reported
+
+    for name, connection in (("loader", loader), ("producer", producer)):
+        admin = AdminClient(connection)
+        assert WEBLOG_TOPIC in admin.list_topics(timeout=10).topics, name
+        topic = f"test.not-yours-{name}"
+        create = admin.create_topics([NewTopic(topic, 1, 1)])[topic]
+        assert _kafka_error(create.result) == "TOPIC_AUTHORIZATION_FAILED", name
+        delete = admin.delete_topics([WEBLOG_TOPIC])[WEBLOG_TOPIC]
+        assert _kafka_error(delete.result) == "TOPIC_AUTHORIZATION_FAILED", name
+    assert WEBLOG_TOPIC in AdminClient(loader).list_topics(timeout=10).topics
+
+    delivered = []
+    writer = Producer(loader)
+    writer.produce(
+        WEBLOG_TOPIC, b"not from the loader", on_delivery=lambda e, m: delivered.append(e)
+    )
+    writer.flush(30)
+    assert [e.name() for e in delivered] == ["TOPIC_AUTHORIZATION_FAILED"]
+
+    reader = Consumer({**producer, "group.id": "dataplat-loader-producer-test"})
+    reader.assign([TopicPartition(WEBLOG_TOPIC, 0, 0)])
+    message = reader.poll(15)
+    reader.close()
+    assert message is not None and message.error() is not None
+    assert message.error().name() == "TOPIC_AUTHORIZATION_FAILED"
+
+    own = Consumer({**loader, "group.id": "dataplat-loader-test", "enable.auto.commit": False})
+    own.assign([TopicPartition(WEBLOG_TOPIC, 0, 0)])
+    message = own.poll(15)
+    own.close()
+    assert message is not None and message.error() is None and message.offset() == 0
+
+
+def test_wrong_kafka_credentials_end_the_jobs_with_the_fix(
+    platform_home: KafkaLoad, tmp_path: Path
+):
+    """A loader with a wrong password stops and names the variables to set, instead of
+    retrying forever; publishing a topic that does not exist without the admin's password
+    names it too (the producer may not create topics)."""
+    wrong = {**platform_home.env, "DATAPLAT_KAFKA_LOADER_PASSWORD": "not-the-password"}
+    loader = run_cli("ingest", "--from-kafka", "default", "--stop-when-idle", "5",
+                     env=wrong, check=False)  # fmt: skip
+    assert loader.returncode == 1, loader.stderr
+    said = " ".join(loader.stderr.split())  # the console wraps long lines
+    assert "refused the credentials of user loader" in said
+    assert "DATAPLAT_KAFKA_LOADER_PASSWORD" in said
+
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    first = next(iter(platform_home.parts[0].glob("weblog.*.jsonl"))).read_bytes().splitlines()[0]
+    (dumps / "test.unlisted-topic.jsonl").write_bytes(first + b"\n")
+    producer_only = {k: v for k, v in platform_home.env.items()
+                     if k != "DATAPLAT_KAFKA_ADMIN_PASSWORD"}  # fmt: skip
+    publish = run_cli("publish", "--from-dir", str(dumps), env=producer_only, check=False)
+    assert publish.returncode == 1, publish.stderr
+    said = " ".join(publish.stderr.split())
+    assert "only a Kafka admin may create topics" in said
+    assert "DATAPLAT_KAFKA_ADMIN_PASSWORD" in said
