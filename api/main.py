@@ -21,8 +21,9 @@ log = structlog.get_logger("api")
 
 DESCRIPTION = """
 Statistics of the commerce platform's malls, computed by the dbt marts from every event kept
-in Iceberg. Buckets are Asia/Seoul calendar hours, days and months. Definitions:
-`shared/contracts/metrics.md`.
+in Iceberg. Buckets are Asia/Seoul calendar hours, days and months. What every figure means,
+edge cases included: `dbt_project/models/metrics.md` in the repository, also on the dbt docs
+site (`dataplat docs --serve`) as the marts' column descriptions.
 
 Every data endpoint needs `Authorization: Bearer <API key>` (`dataplat keys create`). Scopes:
 `platform:read` (all malls and platform-wide figures), `mall:<id>:read` (one mall's

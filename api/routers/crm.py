@@ -85,7 +85,8 @@ def _filters(
     "/{segment}",
     summary="Members of a customer segment as of a day",
     description=(
-        "recent-high-value, abandoned-cart or unused-coupons (metrics.md), for one mall as of "
+        "recent-high-value, abandoned-cart or unused-coupons (definitions: "
+        "dbt_project/models/metrics.md), for one mall as of "
         "the end of a KST day. `format=csv` or `format=xlsx` downloads the whole segment."
     ),
     response_model=RecentHighValuePage | AbandonedCartPage | UnusedCouponsPage,

@@ -1,2 +1,63 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='date_kst') }}
-{{ visitor_figures('hour_kst', per_mall=false) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_kst',
+    )
+}}
+{#- Visitor statistics of all malls together per KST hour. page_views, hits and sessions are
+    sums of the malls' hourly figures; visitors and members_visited are distinct across all
+    malls, counted again from the events. -#}
+
+with
+
+{% if is_incremental() %}
+{{ rebuild_days_ctes() }}
+{% endif %}
+
+mall_hours as (
+    select * from {{ ref('mall_visitors_hourly') }}
+    {% if is_incremental() %}
+    where date_kst in (select date_kst from rebuild_days)
+    {% endif %}
+),
+
+events as (
+    select * from {{ ref('stg_weblog__events') }}
+    {% if is_incremental() %}
+    where date_kst in (select date_kst from rebuild_days)
+    {% endif %}
+),
+
+summed as (
+    select
+        hour_kst,
+        cast(sum(page_views) as bigint) as page_views,
+        cast(sum(hits) as bigint) as hits,
+        cast(sum(sessions) as bigint) as sessions,
+        max(_ingested_at) as _ingested_at
+    from mall_hours
+    group by hour_kst
+),
+
+distinct_people as (
+    select
+        hour_kst,
+        count(distinct visitor_id) as visitors,
+        count(distinct member_id) as members_visited
+    from events
+    group by hour_kst
+)
+
+select
+    summed.hour_kst,
+    cast(summed.hour_kst as date) as date_kst,
+    distinct_people.visitors,
+    summed.page_views,
+    summed.hits,
+    summed.sessions,
+    distinct_people.members_visited,
+    summed._ingested_at
+from summed
+inner join distinct_people
+    on summed.hour_kst = distinct_people.hour_kst
