@@ -220,8 +220,17 @@ def dbt_manifest() -> None:
 
 
 @app.command()
-def docs() -> None:
-    """Generate the dbt docs site (the analysts' map of models and columns)."""
+def docs(
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the site over HTTP until stopped.")
+    ] = False,
+    host: Annotated[
+        str, typer.Option(help="With --serve: the address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="With --serve: the port.")] = 8081,
+) -> None:
+    """Generate the dbt docs site (the analysts' map of models, columns, definitions and
+    lineage to the API and the DAGs); with --serve, serve it (dbt docs serve)."""
     from transform.build import TransformError, refresh_raw_views, run_dbt
     from transform.settings import TransformSettings
 
@@ -230,12 +239,16 @@ def docs() -> None:
         if settings.engine == "duckdb":
             refresh_raw_views(settings)
         run_dbt(settings, ["docs", "generate"])
+        site = settings.dbt_project_dir / "target" / "index.html"
+        if not serve:
+            console.print(f"docs: {site} (serve it with `dataplat docs --serve`)")
+            return
+        console.print(f"docs site: http://{host}:{port}/ (Ctrl-C stops it)")
+        run_dbt(settings, ["docs", "serve", "--host", host, "--port", str(port), "--no-browser"])
     except TransformError as exc:
         _fail(str(exc))
-    console.print(
-        f"docs: {settings.dbt_project_dir / 'target' / 'index.html'} "
-        "(browse with `dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`)"
-    )
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        _fail(f"cannot serve the docs on {host}:{port} ({exc}); choose another with --port")
 
 
 FromKafka = Annotated[
