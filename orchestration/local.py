@@ -24,8 +24,12 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 def airflow_environment() -> dict[str, str]:
     settings = get_settings()
     home = Path(os.environ.get("AIRFLOW_HOME", settings.home / "airflow"))
+    # Standalone starts its scheduler, API server and DAG processor as `airflow ...`
+    # commands: the virtual environment's bin must be on the PATH, activated or not.
+    bin_dir = str(Path(sys.executable).parent)
     return {
         **os.environ,
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
