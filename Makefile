@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint format bench bench-platform clean platform-up platform-down credentials airflow
+.PHONY: setup demo test lint lint-sql format bench bench-platform clean platform-up platform-down credentials airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -33,6 +33,14 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(MAKE) --no-print-directory lint-sql
+
+# The dbt project's SQL style (dbt_project/.sqlfluff): rendered by dbt on the embedded
+# target, against an empty scratch DuckDB file (nothing is built).
+lint-sql: setup
+	mkdir -p .cache/sqlfluff
+	cd dbt_project && DATAPLAT_DUCKDB_PATH=$(CURDIR)/.cache/sqlfluff/lint.duckdb \
+		$(CURDIR)/$(VENV)/bin/sqlfluff lint models tests --processes 1
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -5,18 +5,29 @@
 with
 
 platform_days as (
-    select date_kst, hits from {{ ref('platform_visitors_daily') }}
+    select
+        date_kst,
+        hits
+    from {{ ref('platform_visitors_daily') }}
 ),
 
 raw_days as (
-    select cast({{ to_kst('event_time') }} as date) as date_kst, count(distinct event_id) as hits
+    select
+        cast({{ to_kst('event_time') }} as date) as date_kst,
+        count(distinct event_id) as hits
     from {{ source('raw', 'weblog_events') }}
     group by 1
-    having cast({{ to_kst('event_time') }} as date) <= (select max(date_kst) from platform_days)
+    having cast({{ to_kst('event_time') }} as date) <= (
+        select max(platform_days.date_kst) as last_day from platform_days
+    )
 ),
 
 mall_days as (
-    select date_kst, sum(hits) as hits from {{ ref('mall_visitors_daily') }} group by 1
+    select
+        date_kst,
+        sum(hits) as hits
+    from {{ ref('mall_visitors_daily') }}
+    group by 1
 )
 
 select
@@ -27,7 +38,8 @@ select
 from raw_days
 full outer join platform_days on raw_days.date_kst = platform_days.date_kst
 left join mall_days on mall_days.date_kst = coalesce(raw_days.date_kst, platform_days.date_kst)
-where raw_days.hits is null
+where
+    raw_days.hits is null
     or platform_days.hits is null
     or raw_days.hits <> platform_days.hits
     or mall_days.hits is null

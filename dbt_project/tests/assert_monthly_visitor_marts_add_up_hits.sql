@@ -4,17 +4,26 @@
 with
 
 staged_months as (
-    select month_kst, count(*) as hits
+    select
+        month_kst,
+        count(*) as hits
     from {{ ref('stg_weblog__events') }}
     group by 1
 ),
 
 platform_months as (
-    select month_kst, hits from {{ ref('platform_visitors_monthly') }}
+    select
+        month_kst,
+        hits
+    from {{ ref('platform_visitors_monthly') }}
 ),
 
 mall_months as (
-    select month_kst, sum(hits) as hits from {{ ref('mall_visitors_monthly') }} group by 1
+    select
+        month_kst,
+        sum(hits) as hits
+    from {{ ref('mall_visitors_monthly') }}
+    group by 1
 )
 
 select
@@ -26,7 +35,8 @@ from staged_months
 full outer join platform_months on staged_months.month_kst = platform_months.month_kst
 left join mall_months
     on mall_months.month_kst = coalesce(staged_months.month_kst, platform_months.month_kst)
-where staged_months.hits is null
+where
+    staged_months.hits is null
     or platform_months.hits is null
     or staged_months.hits <> platform_months.hits
     or mall_months.hits is null

@@ -20,7 +20,12 @@ with
 {% endif %}
 
 events as (
-    select mall_id, visitor_id, event_at_kst, event_type, _ingested_at
+    select
+        mall_id,
+        visitor_id,
+        event_at_kst,
+        event_type,
+        _ingested_at
     from {{ ref('stg_weblog__events') }}
     {% if is_incremental() %}
     where event_at_kst >= (
@@ -35,7 +40,12 @@ flagged as (
         *,
         case
             when lag(event_at_kst) over visitor_timeline is null then 1
-            when event_at_kst > {{ dbt.dateadd('minute', var('session_gap_minutes'), 'lag(event_at_kst) over visitor_timeline') }} then 1
+            when
+                event_at_kst
+                > {{ dbt.dateadd(
+                    'minute', var('session_gap_minutes'), 'lag(event_at_kst) over visitor_timeline'
+                ) }}
+                then 1
             else 0
         end as is_session_start
     from events
@@ -47,7 +57,7 @@ numbered as (
         *,
         sum(is_session_start) over (
             partition by mall_id, visitor_id
-            order by event_at_kst, is_session_start desc
+            order by event_at_kst asc, is_session_start desc
             rows between unbounded preceding and current row
         ) as session_number
     from flagged
@@ -80,7 +90,10 @@ bucketed as (
 )
 
 select
-    {{ dbt.concat(['cast(mall_id as varchar)', "'|'", "coalesce(visitor_id, '')", "'|'", 'cast(session_start_kst as varchar)']) }} as session_key,
+    {{ dbt.concat([
+        'cast(mall_id as varchar)', "'|'", "coalesce(visitor_id, '')", "'|'",
+        'cast(session_start_kst as varchar)',
+    ]) }} as session_key,
     mall_id,
     visitor_id,
     session_start_kst,

@@ -10,5 +10,5 @@ select
     format,
     parameters,
     page,
-    "rows" as member_rows
+    rows as member_rows
 from {{ source('audit', 'segment_reads') }}

@@ -3,7 +3,9 @@
 with
 
 inserts as (
-    select id, after
+    select
+        id,
+        after
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'cart_items' and read_as = 'insert history'
 ),
@@ -21,4 +23,4 @@ select
     {{ shop_integer('after', 'product_id') }} as product_id,
     {{ shop_datetime_kst('after', 'added_at') }} as added_at_kst
 from inserts
-where id not in (select row_id from unreadable_inserts)
+where id not in (select unreadable_inserts.row_id from unreadable_inserts)

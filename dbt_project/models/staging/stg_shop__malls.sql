@@ -1,7 +1,9 @@
 with
 
 current_rows as (
-    select id, after
+    select
+        id,
+        after
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'malls' and read_as = 'current state'
 ),
@@ -19,4 +21,4 @@ select
     {{ shop_text('after', 'status') }} as status,
     {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst
 from current_rows
-where id not in (select row_id from unreadable_rows)
+where id not in (select unreadable_rows.row_id from unreadable_rows)

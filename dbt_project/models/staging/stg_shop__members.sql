@@ -2,7 +2,9 @@
 with
 
 current_rows as (
-    select id, after
+    select
+        id,
+        after
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'members' and read_as = 'current state'
 ),
@@ -19,4 +21,4 @@ select
     {{ shop_text('after', 'status') }} as status,
     {{ shop_datetime_kst('after', 'joined_at') }} as joined_at_kst
 from current_rows
-where id not in (select row_id from unreadable_rows)
+where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -1,7 +1,9 @@
 with
 
 current_rows as (
-    select id, after
+    select
+        id,
+        after
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'orders' and read_as = 'current state'
 ),
@@ -22,4 +24,4 @@ select
     {{ shop_datetime_kst('after', 'paid_at') }} as paid_at_kst,
     {{ shop_datetime_kst('after', 'updated_at') }} as updated_at_kst
 from current_rows
-where id not in (select row_id from unreadable_rows)
+where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -9,22 +9,34 @@ days as (
 ),
 
 members as (
-    select * from {{ ref('stg_shop__members') }} where status = 'active'
+    select * from {{ ref('stg_shop__members') }}
+    where status = 'active'
 ),
 
 paid_orders as (
-    select member_id, total_amount, paid_at_kst
+    select
+        member_id,
+        total_amount,
+        paid_at_kst
     from {{ ref('stg_shop__orders') }}
-    where status in ('paid', 'shipped', 'delivered') and member_id is not null
+    where
+        status in ('paid', 'shipped', 'delivered') and member_id is not null
         and paid_at_kst is not null
 ),
 
 members_as_of as (
-    select days.as_of_date, days.end_of_day_kst, members.*
+    select
+        days.as_of_date,
+        days.end_of_day_kst,
+        members.*
     from days
-    join members
-        on members.joined_at_kst < days.end_of_day_kst
-        and members.joined_at_kst >= {{ dbt.dateadd('month', -1 * var('member_value_max_months'), 'days.end_of_day_kst') }}
+    inner join members
+        on
+            days.end_of_day_kst > members.joined_at_kst
+            and members.joined_at_kst
+            >= {{ dbt.dateadd(
+                'month', -1 * var('member_value_max_months'), 'days.end_of_day_kst'
+            ) }}
 )
 
 select
@@ -37,6 +49,7 @@ select
     count(paid_orders.member_id) as paid_orders
 from members_as_of
 left join paid_orders
-    on paid_orders.member_id = members_as_of.member_id
-    and paid_orders.paid_at_kst < members_as_of.end_of_day_kst
+    on
+        members_as_of.member_id = paid_orders.member_id
+        and members_as_of.end_of_day_kst > paid_orders.paid_at_kst
 group by 1, 2, 3, 4, 5

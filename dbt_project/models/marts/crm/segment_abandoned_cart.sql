@@ -19,9 +19,11 @@ recent_adds as (
         min(adds.added_at_kst) as first_added_at_kst,
         max(adds.added_at_kst) as last_added_at_kst
     from days
-    join {{ ref('stg_shop__cart_item_inserts') }} as adds
-        on adds.added_at_kst < days.end_of_day_kst
-        and adds.added_at_kst >= {{ dbt.dateadd('day', -1 * var('abandoned_cart_days'), 'days.end_of_day_kst') }}
+    inner join {{ ref('stg_shop__cart_item_inserts') }} as adds
+        on
+            days.end_of_day_kst > adds.added_at_kst
+            and adds.added_at_kst
+            >= {{ dbt.dateadd('day', -1 * var('abandoned_cart_days'), 'days.end_of_day_kst') }}
     where adds.member_id is not null
     group by 1, 2, 3, 4
 )
@@ -35,9 +37,10 @@ select
     recent_adds.last_added_at_kst
 from recent_adds
 where not exists (
-    select 1
+    select 1 as paid_after_the_cart
     from {{ ref('stg_shop__orders') }} as orders
-    where orders.member_id = recent_adds.member_id
+    where
+        orders.member_id = recent_adds.member_id
         and orders.paid_at_kst >= recent_adds.first_added_at_kst
         and orders.paid_at_kst < recent_adds.end_of_day_kst
 )

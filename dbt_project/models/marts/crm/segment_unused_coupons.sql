@@ -14,9 +14,10 @@ select
     coupons.member_id,
     count(*) as unused_coupons
 from days
-join {{ ref('stg_shop__coupons') }} as coupons
-    on coupons.issued_at_kst < days.end_of_day_kst
-    and (coupons.used_at_kst is null or coupons.used_at_kst >= days.end_of_day_kst)
-    and (coupons.expires_at_kst is null or coupons.expires_at_kst >= days.end_of_day_kst)
+inner join {{ ref('stg_shop__coupons') }} as coupons
+    on
+        days.end_of_day_kst > coupons.issued_at_kst
+        and (coupons.used_at_kst is null or days.end_of_day_kst <= coupons.used_at_kst)
+        and (coupons.expires_at_kst is null or days.end_of_day_kst <= coupons.expires_at_kst)
 where coupons.member_id is not null
 group by 1, 2, 3

@@ -33,9 +33,15 @@ cancelled as (
 ),
 
 mall_days as (
-    select mall_id, date_kst from paid
+    select
+        mall_id,
+        date_kst
+    from paid
     union
-    select mall_id, date_kst from cancelled
+    select
+        mall_id,
+        date_kst
+    from cancelled
 )
 
 select
@@ -49,8 +55,10 @@ select
     coalesce(cancelled.orders_cancelled, 0) as orders_cancelled
 from mall_days
 left join paid
-    on mall_days.mall_id = paid.mall_id
-    and mall_days.date_kst = paid.date_kst
+    on
+        mall_days.mall_id = paid.mall_id
+        and mall_days.date_kst = paid.date_kst
 left join cancelled
-    on mall_days.mall_id = cancelled.mall_id
-    and mall_days.date_kst = cancelled.date_kst
+    on
+        mall_days.mall_id = cancelled.mall_id
+        and mall_days.date_kst = cancelled.date_kst

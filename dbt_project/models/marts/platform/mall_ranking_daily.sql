@@ -9,17 +9,26 @@ days as (
 ),
 
 malls as (
-    select mall_id from {{ ref('stg_shop__malls') }} where status = 'active'
+    select mall_id from {{ ref('stg_shop__malls') }}
+    where status = 'active'
 ),
 
 members as (
-    select mall_id, count(*) as members
-    from {{ ref('stg_shop__members') }} where status = 'active' group by 1
+    select
+        mall_id,
+        count(*) as members
+    from {{ ref('stg_shop__members') }}
+    where status = 'active'
+    group by 1
 ),
 
 products as (
-    select mall_id, count(*) as products
-    from {{ ref('stg_shop__products') }} where status = 'on_sale' group by 1
+    select
+        mall_id,
+        count(*) as products
+    from {{ ref('stg_shop__products') }}
+    where status = 'on_sale'
+    group by 1
 ),
 
 orders as (
@@ -29,9 +38,11 @@ orders as (
         count(*) as orders_paid,
         cast(sum(orders.total_amount) as bigint) as revenue
     from days
-    join {{ ref('stg_shop__orders') }} as orders
-        on orders.paid_at_kst < days.end_of_day_kst
-        and orders.paid_at_kst >= {{ dbt.dateadd('day', -1 * var('mall_ranking_days'), 'days.end_of_day_kst') }}
+    inner join {{ ref('stg_shop__orders') }} as orders
+        on
+            days.end_of_day_kst > orders.paid_at_kst
+            and orders.paid_at_kst
+            >= {{ dbt.dateadd('day', -1 * var('mall_ranking_days'), 'days.end_of_day_kst') }}
     group by 1, 2
 ),
 
@@ -45,9 +56,9 @@ figures as (
         coalesce(orders.revenue, 0) as revenue
     from days
     cross join malls
-    left join members on members.mall_id = malls.mall_id
-    left join products on products.mall_id = malls.mall_id
-    left join orders on orders.as_of_date = days.as_of_date and orders.mall_id = malls.mall_id
+    left join members on malls.mall_id = members.mall_id
+    left join products on malls.mall_id = products.mall_id
+    left join orders on days.as_of_date = orders.as_of_date and malls.mall_id = orders.mall_id
 )
 
 select

@@ -14,10 +14,13 @@ select
     installs.platform,
     count(*) as installs_total,
     cast(sum(case
-        when installs.uninstalled_at_kst is null or installs.uninstalled_at_kst >= days.end_of_day_kst
-        then 1 else 0
+        when
+            installs.uninstalled_at_kst is null
+            or installs.uninstalled_at_kst >= days.end_of_day_kst
+            then 1
+        else 0
     end) as bigint) as installs_active
 from days
-join {{ ref('stg_shop__app_installs') }} as installs
-    on installs.installed_at_kst < days.end_of_day_kst
+inner join {{ ref('stg_shop__app_installs') }} as installs
+    on days.end_of_day_kst > installs.installed_at_kst
 group by 1, 2, 3

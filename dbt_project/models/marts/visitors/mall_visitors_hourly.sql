@@ -64,5 +64,6 @@ select
     event_figures._ingested_at
 from event_figures
 left join session_figures
-    on event_figures.mall_id = session_figures.mall_id
-    and event_figures.hour_kst = session_figures.hour_kst
+    on
+        event_figures.mall_id = session_figures.mall_id
+        and event_figures.hour_kst = session_figures.hour_kst

@@ -102,11 +102,14 @@ select
     summed._ingested_at
 from summed
 left join visitor_counts
-    on summed.mall_id = visitor_counts.mall_id
-    and summed.month_kst = visitor_counts.month_kst
+    on
+        summed.mall_id = visitor_counts.mall_id
+        and summed.month_kst = visitor_counts.month_kst
 left join member_counts
-    on summed.mall_id = member_counts.mall_id
-    and summed.month_kst = member_counts.month_kst
+    on
+        summed.mall_id = member_counts.mall_id
+        and summed.month_kst = member_counts.month_kst
 left join session_counts
-    on summed.mall_id = session_counts.mall_id
-    and summed.month_kst = session_counts.month_kst
+    on
+        summed.mall_id = session_counts.mall_id
+        and summed.month_kst = session_counts.month_kst

@@ -15,6 +15,9 @@ with inserts as (
     where op = 'c'
 )
 
-select id, _kafka_partition, _kafka_offset
+select
+    id,
+    _kafka_partition,
+    _kafka_offset
 from inserts
 where delivery = 1

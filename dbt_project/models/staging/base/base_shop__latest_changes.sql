@@ -14,21 +14,29 @@
     personal data (a member's e-mail), which stays in raw; base_shop__rows_in_use reads it
     from raw through these pointers. -#}
 
-{%- set tables = ['malls', 'members', 'products', 'orders', 'cart_items', 'coupons', 'app_installs'] %}
+{%- set tables = [
+    'malls', 'members', 'products', 'orders', 'cart_items', 'coupons', 'app_installs'
+] %}
 
 with
 
 new_changes as (
     {% for table in tables %}
-    select
-        '{{ table }}' as table_name,
-        id, op, source_file, source_pos, source_row,
-        _kafka_partition, _kafka_offset, _ingested_at
-    from {{ source('raw', 'shop_' ~ table) }}
-    {% if is_incremental() %}
-    where {{ ingested_since_last_run() }}
-    {% endif %}
-    {% if not loop.last %}union all{% endif %}
+        select
+            '{{ table }}' as table_name,
+            id,
+            op,
+            source_file,
+            source_pos,
+            source_row,
+            _kafka_partition,
+            _kafka_offset,
+            _ingested_at
+        from {{ source('raw', 'shop_' ~ table) }}
+        {% if is_incremental() %}
+        where {{ ingested_since_last_run() }}
+        {% endif %}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
@@ -50,14 +58,22 @@ ranked as (
         *,
         row_number() over (
             partition by table_name, id
-            order by source_file desc, source_pos desc, source_row desc,
+            order by
+                source_file desc, source_pos desc, source_row desc,
                 _kafka_partition desc, _kafka_offset desc
         ) as recency
     from candidates
 )
 
 select
-    table_name, id, op, source_file, source_pos, source_row,
-    _kafka_partition, _kafka_offset, _ingested_at
+    table_name,
+    id,
+    op,
+    source_file,
+    source_pos,
+    source_row,
+    _kafka_partition,
+    _kafka_offset,
+    _ingested_at
 from ranked
 where recency = 1
