@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint lint-sql format bench bench-platform clean platform-up platform-down credentials airflow
+.PHONY: setup demo test lint lint-sql format browser bench bench-platform clean platform-up platform-down credentials airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -52,6 +52,16 @@ bench: setup
 	$(VENV)/bin/python -m bench.transform_day --events-per-day $(BENCH_DAY_EVENTS)
 
 # Airflow standalone on the embedded target (UI on http://localhost:8080); see orchestration/.
+# Debian's Chromium and chromedriver: the tests that load the Airflow UI in a real browser.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y --no-install-recommends chromium chromium-driver \
+		|| { $$sudo apt-get update && \
+		     $$sudo apt-get install -y --no-install-recommends chromium chromium-driver; }; }
+	@chromium --version 2>/dev/null
+
 airflow: setup
 	$(VENV)/bin/python -m orchestration.local
 

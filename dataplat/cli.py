@@ -231,14 +231,20 @@ def docs(
 ) -> None:
     """Generate the dbt docs site (the analysts' map of models, columns, definitions and
     lineage to the API and the DAGs); with --serve, serve it (dbt docs serve)."""
-    from transform.build import TransformError, refresh_raw_views, run_dbt
+    from transform.build import NoRawDataError, TransformError, refresh_raw_views, run_dbt
     from transform.settings import TransformSettings
 
     settings = TransformSettings()
     try:
+        generate = ["docs", "generate"]
         if settings.engine == "duckdb":
-            refresh_raw_views(settings)
-        run_dbt(settings, ["docs", "generate"])
+            try:
+                refresh_raw_views(settings)
+            except NoRawDataError as exc:
+                # Models, definitions and lineage need no data; column types do.
+                console.print(f"[yellow]{exc}; the site has no column types until then[/]")
+                generate.append("--empty-catalog")
+        run_dbt(settings, generate)
         site = settings.dbt_project_dir / "target" / "index.html"
         if not serve:
             console.print(f"docs: {site} (serve it with `dataplat docs --serve`)")

@@ -1,15 +1,18 @@
 """`make airflow`: Airflow standalone (scheduler, API server, triggerer, DAG processor) on this
 machine, reading the DAGs of orchestration/dags and the dataplat settings of the environment
-(embedded by default: DATAPLAT_HOME=data).
+(embedded by default: DATAPLAT_HOME=data). The UI listens on 127.0.0.1:8080
+(AIRFLOW__API__HOST, AIRFLOW__API__PORT) and asks for the admin password standalone prints;
+it shows the dbt docs site too (astronomer-cosmos's docs view, "dbt docs" in the menu).
 
     .venv/bin/python -m orchestration.local [--check]
 
---check prepares everything (manifest, metadata database, pool) and exits: what CI can run.
+--check prepares everything (manifest, docs, metadata database, pool) and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from lakehouse.settings import REPO_ROOT
 from orchestration.settings import get_settings
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
+DBT_DOCS_DIR = REPO_ROOT / "dbt_project" / "target"  # where `dataplat docs` writes the site
 
 
 def airflow_environment() -> dict[str, str]:
@@ -27,10 +31,20 @@ def airflow_environment() -> dict[str, str]:
     # Standalone starts its scheduler, API server and DAG processor as `airflow ...`
     # commands: the virtual environment's bin must be on the PATH, activated or not.
     bin_dir = str(Path(sys.executable).parent)
+    host = os.environ.get("AIRFLOW__API__HOST", "127.0.0.1")
+    port = os.environ.get("AIRFLOW__API__PORT", "8080")
     return {
         **os.environ,
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": str(home),
+        # The UI and API on loopback only (standalone's default is every interface).
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": port,
+        "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://{host}:{port}"),
+        # astronomer-cosmos serves the dbt docs site inside the UI from these files.
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+            {"dataplat": {"dir": str(DBT_DOCS_DIR), "name": "dataplat"}}
+        ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # The DAG files stay cheap to parse (Cosmos reads the manifest), but not free.
@@ -43,6 +57,8 @@ def prepare(env: dict[str, str]) -> None:
     steps = [
         # Cosmos renders the DAGs from dbt's manifest: parse once, not in every DAG file.
         [sys.executable, "-m", "dataplat.cli", "dbt-manifest"],
+        # The docs site the UI shows (without column types until data is loaded).
+        [sys.executable, "-m", "dataplat.cli", "docs"],
         [*AIRFLOW, "db", "migrate"],
         # DuckDB has one writer: one slot embedded; Trino takes several builds at once.
         [*AIRFLOW, "pools", "set", settings.airflow_dbt_pool,
@@ -61,7 +77,9 @@ def main() -> None:
     prepare(env)
     if args.check:
         return
-    print(f"Airflow UI: http://localhost:8080 (credentials in {env['AIRFLOW_HOME']})", flush=True)
+    ui, home = env["AIRFLOW__API__BASE_URL"], env["AIRFLOW_HOME"]
+    print(f"Airflow UI: {ui} (user admin; its password is printed below and kept in {home}); "
+          f"the dbt docs: {ui}/cosmos/dataplat/dbt_docs", flush=True)  # fmt: skip
     os.execvpe(AIRFLOW[0], [*AIRFLOW, "standalone"], env)
 
 

@@ -36,6 +36,10 @@ class TransformError(RuntimeError):
     pass
 
 
+class NoRawDataError(TransformError):
+    """The loader has not created the raw tables yet: nothing to build or describe."""
+
+
 def dbt_target(settings: TransformSettings) -> str:
     return "embedded" if settings.engine == "duckdb" else "platform"
 
@@ -49,7 +53,7 @@ def source_tables(settings: TransformSettings) -> dict[str, Table]:
         try:
             tables[f"{RAW_NAMESPACE}.{name}"] = catalog.load_table(f"{RAW_NAMESPACE}.{name}")
         except NoSuchTableError as exc:
-            raise TransformError(
+            raise NoRawDataError(
                 f"raw.{name} does not exist in catalog {settings.catalog_uri}: "
                 "run `dataplat ingest` first"
             ) from exc
