@@ -51,7 +51,6 @@ bench: setup
 	$(VENV)/bin/python -m bench.loader_throughput
 	$(VENV)/bin/python -m bench.transform_day --events-per-day $(BENCH_DAY_EVENTS)
 
-# Airflow standalone on the embedded target (UI on http://localhost:8080); see orchestration/.
 # Debian's Chromium and chromedriver: the tests that load the Airflow UI in a real browser.
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
@@ -62,6 +61,7 @@ browser:
 		     $$sudo apt-get install -y --no-install-recommends chromium chromium-driver; }; }
 	@chromium --version 2>/dev/null
 
+# Airflow standalone on the embedded target (UI on http://127.0.0.1:8080); see orchestration/.
 airflow: setup
 	$(VENV)/bin/python -m orchestration.local
 
