@@ -29,6 +29,14 @@ KAFKA_USERS = ("admin", "loader", "producer")
 PBKDF2_ITERATIONS = 10_000
 
 
+def write_private(path: Path, content: str | bytes) -> None:
+    """Writes a file only its owner can read (mode 0600 from its creation on)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb" if isinstance(content, bytes) else "w") as out:
+        out.write(content)
+    path.chmod(0o600)
+
+
 def _variable(kind: str, user: str) -> str:
     return f"DATAPLAT_{kind}_{user.upper()}_PASSWORD"
 
@@ -59,10 +67,9 @@ class Credentials:
         for name in missing:
             self.values[name] = secrets.token_urlsafe(24)
         if missing:
-            descriptor = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as out:
-                out.write("# Platform credentials: made by infra/platform.py; keep private.\n")
-                out.writelines(f"{k}={v}\n" for k, v in self.values.items())
+            lines = [f"{k}={v}\n" for k, v in self.values.items()]
+            header = "# Platform credentials: made by infra/platform.py; keep private.\n"
+            write_private(self.file, header + "".join(lines))
         self.file.chmod(0o600)
         return created
 
@@ -110,9 +117,7 @@ def write_trino_files(credentials: Credentials) -> dict[str, Path]:
     )
     if not paths["keystore"].exists():
         key_pem, server_pem, ca_pem = _self_signed_certificate()
-        descriptor = os.open(paths["keystore"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(key_pem + server_pem + ca_pem)
+        write_private(paths["keystore"], key_pem + server_pem + ca_pem)
         paths["certificate"].write_bytes(ca_pem)
     for name in ("passwords", "groups", "keystore"):
         paths[name].chmod(0o600)

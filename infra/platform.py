@@ -27,7 +27,13 @@ import zipfile
 from pathlib import Path
 from string import Template
 
-from infra.credentials import KAFKA_USERS, Credentials, trino_file_paths, write_trino_files
+from infra.credentials import (
+    KAFKA_USERS,
+    Credentials,
+    trino_file_paths,
+    write_private,
+    write_trino_files,
+)
 from lakehouse.settings import EngineSettings, KafkaSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,9 +187,7 @@ def up_postgres() -> None:
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         password_file = RUN / ".initdb-password"  # readable by the postgres user only
-        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(admin_password + "\n")
+        write_private(password_file, admin_password + "\n")
         if os.geteuid() == 0:
             for path in (data, RUN, password_file):
                 shutil.chown(path, "postgres")
@@ -325,13 +329,6 @@ def _grant_kafka_principals() -> None:
         future.result()
 
 
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(text)
-    path.chmod(0o600)
-
-
 def up_kafka() -> None:
     """Kafka in KRaft mode on 127.0.0.1, SASL/SCRAM for every client, ACLs for every
     principal; the admin's SCRAM credentials are written when the storage is formatted."""
@@ -341,7 +338,7 @@ def up_kafka() -> None:
     properties = CREDENTIALS.directory / "kafka.properties"
     admin_password = CREDENTIALS.password("KAFKA", "admin")
     template = Template((CONF / "kafka" / "server.properties").read_text())
-    _write_private(properties, template.substitute(
+    write_private(properties, template.substitute(
         KAFKA_LOG_DIRS=str(data), KAFKA_PORT=KAFKA_PORT,
         KAFKA_CONTROLLER_PORT=KAFKA_CONTROLLER_PORT, KAFKA_ADMIN_PASSWORD=admin_password,
     ))  # fmt: skip
@@ -569,7 +566,7 @@ def status() -> None:
 def write_environment() -> Path:
     """environment() in a private file (it holds passwords): what `up` points users at."""
     path = CREDENTIALS.directory / "platform.env"
-    _write_private(path, environment() + "\n")
+    write_private(path, environment() + "\n")
     return path
 
 

@@ -45,44 +45,40 @@ class LakehouseSettings(BaseSettings):
         return self
 
 
-def trino_user_field(job: str) -> Any:
-    """A job's own Trino user: ``job`` unless DATAPLAT_TRINO_<JOB>_USER (or, for every job,
-    DATAPLAT_TRINO_USER) says otherwise."""
+def _principal_user_field(server: str, job: str) -> Any:
+    """A job's own user on a server: ``job`` unless DATAPLAT_<SERVER>_<JOB>_USER (or, for
+    every job, DATAPLAT_<SERVER>_USER) says otherwise."""
+    prefix = f"DATAPLAT_{server}"
     return Field(
         default=job,
-        validation_alias=AliasChoices(f"DATAPLAT_TRINO_{job.upper()}_USER", "DATAPLAT_TRINO_USER"),
+        validation_alias=AliasChoices(f"{prefix}_{job.upper()}_USER", f"{prefix}_USER"),
     )
+
+
+def _principal_password_field(server: str, job: str) -> Any:
+    """A job's own password on a server: DATAPLAT_<SERVER>_<JOB>_PASSWORD, the name `make
+    platform-up` writes (or, for every job, DATAPLAT_<SERVER>_PASSWORD)."""
+    prefix = f"DATAPLAT_{server}"
+    return Field(
+        default=None,
+        validation_alias=AliasChoices(f"{prefix}_{job.upper()}_PASSWORD", f"{prefix}_PASSWORD"),
+    )
+
+
+def trino_user_field(job: str) -> Any:
+    return _principal_user_field("TRINO", job)
 
 
 def trino_password_field(job: str) -> Any:
-    """A job's own Trino password: DATAPLAT_TRINO_<JOB>_PASSWORD, the name `make
-    platform-up` writes (or, for every job, DATAPLAT_TRINO_PASSWORD)."""
-    return Field(
-        default=None,
-        validation_alias=AliasChoices(
-            f"DATAPLAT_TRINO_{job.upper()}_PASSWORD", "DATAPLAT_TRINO_PASSWORD"
-        ),
-    )
+    return _principal_password_field("TRINO", job)
 
 
 def kafka_user_field(job: str) -> Any:
-    """A job's own Kafka principal: ``job`` unless DATAPLAT_KAFKA_<JOB>_USER (or, for every
-    job, DATAPLAT_KAFKA_USER) says otherwise."""
-    return Field(
-        default=job,
-        validation_alias=AliasChoices(f"DATAPLAT_KAFKA_{job.upper()}_USER", "DATAPLAT_KAFKA_USER"),
-    )
+    return _principal_user_field("KAFKA", job)
 
 
 def kafka_password_field(job: str) -> Any:
-    """A job's own Kafka password: DATAPLAT_KAFKA_<JOB>_PASSWORD, the name `make platform-up`
-    writes (or, for every job, DATAPLAT_KAFKA_PASSWORD)."""
-    return Field(
-        default=None,
-        validation_alias=AliasChoices(
-            f"DATAPLAT_KAFKA_{job.upper()}_PASSWORD", "DATAPLAT_KAFKA_PASSWORD"
-        ),
-    )
+    return _principal_password_field("KAFKA", job)
 
 
 class KafkaSettings(LakehouseSettings):
