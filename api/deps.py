@@ -1,4 +1,7 @@
-"""Dependencies injected into the routers (overridable in tests)."""
+"""Dependencies injected into the routers (overridable in tests).
+
+They only read the app's state, so they are ``async``: FastAPI then calls them on the event
+loop instead of handing each to a worker thread and back."""
 
 from __future__ import annotations
 
@@ -11,15 +14,15 @@ from api.engine import QueryEngine
 from api.settings import ApiSettings
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> QueryEngine:
+async def get_engine(request: Request) -> QueryEngine:
     return request.app.state.engine
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:
     return request.app.state.audit
 
 

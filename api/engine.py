@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import duckdb
 from requests import RequestException
 
 from api.settings import ApiSettings
+from lakehouse.tables import MARTS_NAMESPACE, PUBLISHED_TAG
 
 # Readiness: the engine answers and the marts the API reads exist.
 PING_SQL = "select count(*) as n from marts.platform_visitors_daily"
@@ -44,6 +46,11 @@ class QueryEngine(Protocol):
 
     def ping(self) -> None:
         """Raises EngineUnavailable unless the engine answers and the marts exist."""
+        ...
+
+    def version(self) -> str | None:
+        """What names the marts being read, when it changes whenever they change (a
+        published file); None when the engine cannot tell."""
         ...
 
 
@@ -105,6 +112,12 @@ class DuckDBServingEngine:
     def ping(self) -> None:
         self.fetch_all(PING_SQL)
 
+    def version(self) -> str | None:
+        try:
+            return os.readlink(self._link)  # each publish links a new file name
+        except OSError:
+            return None  # nothing published yet: fetch_all says so
+
 
 # Trino errors that say "not now" rather than "wrong query": a restarting coordinator
 # answers HTTP 503 or SERVER_STARTING_UP, and NO_NODES_AVAILABLE until its worker registers.
@@ -113,9 +126,19 @@ _TRANSIENT_TYPES = ("EXTERNAL", "INSUFFICIENT_RESOURCES")
 _TRANSIENT_NAMES = ("SERVER_STARTING_UP", "SERVER_SHUTTING_DOWN", "NO_NODES_AVAILABLE")
 
 
+_MART = re.compile(rf"\b{MARTS_NAMESPACE}\.([a-z_][a-z0-9_]*)\b")
+
+
+def as_published(sql: str) -> str:
+    """The query with every ``marts.<table>`` read as of the tag the transform moves once a
+    build and its tests have passed, so a build under way is never seen half done."""
+    return _MART.sub(rf"{MARTS_NAMESPACE}.\1 FOR VERSION AS OF '{PUBLISHED_TAG}'", sql)
+
+
 class TrinoEngine:
-    """Reads the marts through Trino (platform mode); parameters become a prepared
-    statement's bound values (``EXECUTE ... USING``), never text in the SQL."""
+    """Reads the marts through Trino (platform mode), as published (``as_published``);
+    parameters become a prepared statement's bound values (``EXECUTE ... USING``), never
+    text in the SQL."""
 
     def __init__(self, settings: ApiSettings):
         self._url = settings.trino_url
@@ -146,6 +169,8 @@ class TrinoEngine:
         if isinstance(exc, TrinoQueryError):
             if exc.error_name in _MISSING_OBJECT:
                 return EngineUnavailable(MISSING_MART, exc.message)
+            if exc.error_name == "INVALID_ARGUMENTS" and PUBLISHED_TAG in exc.message:
+                return EngineUnavailable(NO_MARTS, exc.message)  # built, never published
             if exc.error_type in _TRANSIENT_TYPES or exc.error_name in _TRANSIENT_NAMES:
                 return self._unavailable(exc)
             return exc
@@ -171,7 +196,7 @@ class TrinoEngine:
         cursor = connection.cursor()
         try:
             with self._translated_errors():
-                cursor.execute(sql, list(params) if params else None)
+                cursor.execute(as_published(sql), list(params) if params else None)
                 columns = [d[0] for d in cursor.description]
         except Exception:
             connection.close()
@@ -203,8 +228,16 @@ class TrinoEngine:
     def ping(self) -> None:
         self.fetch_all(PING_SQL)
 
+    def version(self) -> str | None:
+        return None  # the published tag moves without the API knowing
+
 
 def create_engine(settings: ApiSettings) -> QueryEngine:
-    if settings.engine == "trino":
-        return TrinoEngine(settings)
-    return DuckDBServingEngine(settings)
+    from api.cache import CachingEngine
+
+    engine: QueryEngine = (
+        TrinoEngine(settings) if settings.engine == "trino" else DuckDBServingEngine(settings)
+    )
+    if settings.api_cache_entries > 0:
+        engine = CachingEngine(engine, settings.api_cache_entries)
+    return engine

@@ -10,11 +10,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from cachetools import TTLCache
 
 SCOPE_PATTERN = re.compile(r"^(platform:read|(mall|crm):[1-9][0-9]{0,18}:read)$")
 
@@ -49,11 +51,18 @@ def _digest(token: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, uri: str):
+    """Keys in a database. ``verify`` may trust a key it verified less than
+    ``cache_seconds`` ago without asking the database (a revocation then takes that long)."""
+
+    def __init__(self, uri: str, cache_seconds: float = 0):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self._engine = sa.create_engine(uri)
         metadata.create_all(self._engine)
+        self._verified: TTLCache[str, ApiKey] | None = (
+            TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None
+        )
+        self._lock = threading.Lock()
 
     def create(self, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         """A new key and its token; the token is shown once and never stored."""
@@ -97,13 +106,24 @@ class KeyStore:
         match = re.fullmatch(r"dp_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}", token)
         if not match:
             return None
+        digest = _digest(token)
+        if self._verified is not None:
+            with self._lock:
+                known = self._verified.get(digest)
+            if known is not None:
+                return known
+        key = self._lookup(match.group(1), digest)
+        if key is not None and self._verified is not None:
+            with self._lock:
+                self._verified[digest] = key
+        return key
+
+    def _lookup(self, key_id: str, digest: str) -> ApiKey | None:
         with self._engine.connect() as con:
-            row = con.execute(
-                api_keys.select().where(api_keys.c.key_id == match.group(1))
-            ).fetchone()
+            row = con.execute(api_keys.select().where(api_keys.c.key_id == key_id)).fetchone()
         if row is None or row.revoked_at is not None:
             return None
-        if not hmac.compare_digest(row.token_sha256, _digest(token)):
+        if not hmac.compare_digest(row.token_sha256, digest):
             return None
         return self._key(row)
 

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.audit import AuditLog, AuditUnavailable
 from api.auth import RateLimiter
@@ -64,7 +65,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     )
     app.state.settings = settings
     app.state.engine = engine or create_engine(settings)
-    app.state.key_store = KeyStore(settings.auth_db_uri)
+    app.state.key_store = KeyStore(settings.auth_db_uri, settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.audit = AuditLog(settings)
     app.include_router(health.router)
@@ -89,18 +90,37 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
             status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"}
         )
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            query=str(request.url.query),
-            status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
-
+    app.add_middleware(AccessLog)
     return app
+
+
+class AccessLog:
+    """One structured log line per request (method, path, query, status, ms until the last
+    byte). Plain ASGI: responses, streamed exports too, pass through untouched."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                query=scope["query_string"].decode("latin-1"),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from lakehouse.settings import EngineSettings, trino_password_field, trino_user_field
 
@@ -15,6 +15,11 @@ class ApiSettings(EngineSettings):
     trino_password: SecretStr | None = trino_password_field("api")
     auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
     rate_limit_per_minute: int = 600  # per API key
+    # A verified key is trusted this long without asking the key store again: a revoked
+    # key stops working within this many seconds.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    # Query results kept per published marts file (embedded mode); 0 turns the cache off.
+    api_cache_entries: int = Field(default=10_000, ge=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_daily_range_days: int = 366

@@ -138,6 +138,12 @@ RAW_TABLES: dict[str, RawTable] = {
 }
 
 
+# Built by dbt. On Trino the API reads every mart as of this tag, which the transform moves
+# onto a mart's snapshot only once a build and its tests have finished: never half-built.
+MARTS_NAMESPACE = "marts"
+PUBLISHED_TAG = "dataplat-published"
+
+
 # Written by the API: who read which customer segment when (issue: data governance).
 AUDIT_NAMESPACE = "audit"
 AUDIT_TABLE = "audit.segment_reads"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from api.keys import KeyStore
 from api.main import create_app
 from api.settings import ApiSettings as Settings
 from lakehouse.catalog import open_catalog
@@ -278,3 +280,18 @@ def test_an_xlsx_past_a_sheets_row_limit_continues_on_the_next_sheet(
     sent = [r["rows"] for r in table.to_pylist()
             if r["key_name"] == "xlsx-sheets" and r["format"] == "xlsx"]  # fmt: skip
     assert sent == [len(expected)]
+
+
+def test_a_key_revoked_while_the_api_runs_is_refused_within_the_cache_time(tmp_path: Path):
+    """The API trusts a verified key for DATAPLAT_API_KEY_CACHE_SECONDS; `dataplat keys
+    revoke` (another process, here another store on the same database) takes that long."""
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    serving = KeyStore(uri, cache_seconds=1.0)
+    key, token = serving.create("revoked-later", ["platform:read"])
+    assert serving.verify(token).key_id == key.key_id
+    assert KeyStore(uri).revoke(key.key_id)
+    assert serving.verify(token).key_id == key.key_id  # trusted from the cache a while
+    time.sleep(1.2)
+    assert serving.verify(token) is None
+    assert KeyStore(uri).verify(token) is None  # without a cache: refused at once
+    assert serving.verify("dp_" + key.key_id + "_" + "x" * 43) is None  # a wrong secret

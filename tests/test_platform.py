@@ -9,10 +9,12 @@ killed, then restart the broker under a running loader; the embedded side is the
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 from trino.dbapi import connect
 
@@ -120,6 +122,64 @@ def test_api_on_trino_reads_segments_with_bound_parameters(platform_api: httpx.C
     assert hostile.status_code == 422
 
 
+def test_api_on_trino_reads_the_last_complete_build_while_a_rebuild_runs(
+    platform_home: KafkaLoad, platform_api: httpx.Client
+):
+    """Between an incremental mart's delete and its insert (two Iceberg commits) the table
+    lacks the days being rebuilt. HTTP reads loop while `dataplat transform` rebuilds the
+    same days on Trino; the raw data does not change, so every answer must equal the one
+    before the rebuild. The published tag must have moved onto the rebuilt snapshots."""
+    from lakehouse.tables import PUBLISHED_TAG
+
+    days = {"start": "2026-01-31", "end": "2026-02-01"}
+    reads = {
+        "platform days": ("/analytics/visitors/daily", days),
+        "mall days": ("/analytics/visitors/daily", {**days, "mall_id": 1}),
+        "mall hours": ("/analytics/visitors/hourly", {"date": "2026-02-01", "mall_id": 1}),
+    }  # fmt: skip
+    before = {}
+    for name, (path, params) in reads.items():
+        answer = platform_api.get(path, params=params)
+        assert answer.status_code == 200, answer.text
+        before[name] = answer.json()
+    assert sum(item["page_views"] for item in before["platform days"]["items"]) > 0
+
+    catalog = open_catalog(platform_home.settings)
+    rebuilt = ("mall_visitors_daily", "platform_visitors_daily", "mall_visitors_hourly",
+               "dim_malls")  # fmt: skip
+
+    def published() -> dict[str, int]:
+        tables = {name: catalog.load_table(f"marts.{name}") for name in rebuilt}
+        return {name: table.metadata.refs[PUBLISHED_TAG].snapshot_id
+                for name, table in tables.items()}  # fmt: skip
+
+    tagged_before = published()
+    stop, seen = threading.Event(), []
+
+    def read_in_a_loop() -> None:
+        with httpx.Client(base_url=platform_api.base_url, headers=platform_api.headers,
+                          timeout=60) as client:  # fmt: skip
+            while not stop.is_set():
+                for name, (path, params) in reads.items():
+                    answer = client.get(path, params=params)
+                    seen.append((name, answer.status_code, answer.text))
+
+    reader = threading.Thread(target=read_in_a_loop, daemon=True)
+    reader.start()
+    try:
+        run_cli("transform", "--from-day", "2026-01-31", "--to-day", "2026-02-01",
+                "--select", " ".join(rebuilt), env=platform_home.env)  # fmt: skip
+    finally:
+        stop.set()
+        reader.join(timeout=120)
+    tagged_after = published()
+    assert all(tagged_after[name] != tagged_before[name] for name in rebuilt), tagged_after
+    assert len(seen) >= 30, f"only {len(seen)} reads ran during the rebuild"
+    for name, status, text in seen:
+        assert status == 200, f"{name}: {status} {text}"
+        assert json.loads(text) == before[name], f"{name} read a half-built mart: {text}"
+
+
 def test_trino_down_gives_503_and_fails_readiness_not_liveness(platform_api: httpx.Client):
     platform.down(("trino",))
     try:
@@ -155,6 +215,14 @@ def test_trino_errors_split_into_retry_later_and_our_bug(platform_home: KafkaLoa
     engine = TrinoEngine(platform_home.settings)
     with pytest.raises(EngineUnavailable, match="run `dataplat transform`"):
         engine.fetch_all("select * from marts.no_such_mart")
+    # A mart that exists but was never published (a build that failed its tests, say).
+    catalog = open_catalog(platform_home.settings)
+    catalog.create_table("marts.unpublished_probe", pa.schema([("n", pa.int64())]))
+    try:
+        with pytest.raises(EngineUnavailable, match="no published marts"):
+            engine.fetch_all("select * from marts.unpublished_probe")
+    finally:
+        catalog.drop_table("marts.unpublished_probe")
     with pytest.raises(TrinoQueryError) as wrong:
         engine.fetch_all("select 1 / 0")
     assert wrong.value.error_name == "DIVISION_BY_ZERO"

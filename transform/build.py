@@ -1,9 +1,13 @@
-"""`dataplat transform`: raw Iceberg tables → dbt build → a published copy of the marts.
+"""`dataplat transform`: raw Iceberg tables → dbt build → the marts published to the API.
 
 On DuckDB, the raw tables are views over ``iceberg_scan`` of each table's current metadata
 file, pinned when the transform starts, so every model of one run reads the same snapshot.
 The marts are then copied into a new file and the serving link is repointed atomically: the
 API keeps answering from the previous file while dbt writes.
+
+On Trino, dbt writes the Iceberg marts in place (an incremental model deletes, then inserts:
+two commits). Once the build and its tests have passed, each mart it wrote gets the tag
+``dataplat-published`` on its current snapshot, and the API reads the marts as of that tag.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from pyiceberg.table import Table
 
 from lakehouse.catalog import ensure_audit_table, open_catalog
 from lakehouse.duck import install_iceberg_extension
-from lakehouse.tables import AUDIT_NAMESPACE, AUDIT_TABLE, RAW_NAMESPACE, RAW_TABLES
+from lakehouse.tables import (
+    AUDIT_NAMESPACE,
+    AUDIT_TABLE,
+    MARTS_NAMESPACE,
+    PUBLISHED_TAG,
+    RAW_NAMESPACE,
+    RAW_TABLES,
+)
 from transform.settings import TransformSettings
 
 log = structlog.get_logger("transform")
@@ -122,8 +133,9 @@ def dbt_manifest_path(settings: TransformSettings) -> Path:
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
-def run_dbt(settings: TransformSettings, command: list[str]) -> None:
-    """Runs a dbt command on the project with the target of the configured engine."""
+def run_dbt(settings: TransformSettings, command: list[str]) -> list[str]:
+    """Runs a dbt command on the project with the target of the configured engine; returns
+    the marts (table names) it built."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(settings))
@@ -145,9 +157,60 @@ def run_dbt(settings: TransformSettings, command: list[str]) -> None:
             f"`dbt {' '.join(command)}` failed{detail}; the failing models and tests are listed "
             f"above and in {settings.home / 'logs' / 'dbt.log'}"
         )
+    results = getattr(result.result, "results", None) or []
+    return sorted(
+        str(done.node.alias)
+        for done in results
+        if getattr(done.node, "resource_type", None) == "model"
+        and done.node.schema == MARTS_NAMESPACE
+        and str(done.status) == "success"
+    )
 
 
-def publish_marts(settings: TransformSettings) -> Path:
+def marts_tagged(settings: TransformSettings, dbt_tag: str) -> list[str]:
+    """The marts carrying a dbt tag (what an Airflow DAG builds), from dbt's manifest."""
+    manifest = json.loads(dbt_manifest_path(settings).read_text())
+    return sorted(
+        node["alias"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["schema"] == MARTS_NAMESPACE
+        and dbt_tag in node["tags"]
+    )
+
+
+def publish_marts(settings: TransformSettings, marts: list[str] | None = None) -> Path | None:
+    """Hands a finished, tested build to the API. DuckDB: a copy of the whole ``marts``
+    schema behind the serving link (returned). Trino: the tag on ``marts`` (the names built;
+    None: every mart)."""
+    if settings.engine == "duckdb":
+        return copy_marts_to_serving(settings)
+    tag_published_marts(settings, marts)
+    return None
+
+
+def tag_published_marts(settings: TransformSettings, marts: list[str] | None) -> dict[str, int]:
+    """Moves the tag ``dataplat-published`` of each mart onto its current snapshot: what the
+    API reads from now on. One Iceberg commit per mart, on the tag alone; returns the
+    snapshot ids by mart."""
+    catalog = open_catalog(settings)
+    names = marts if marts is not None else [name for _, name in
+                                             catalog.list_tables(MARTS_NAMESPACE)]  # fmt: skip
+    published = {}
+    for name in names:
+        table = catalog.load_table(f"{MARTS_NAMESPACE}.{name}")
+        snapshot = table.current_snapshot()
+        if snapshot is None:
+            raise TransformError(f"{MARTS_NAMESPACE}.{name} has no snapshot: did dbt build it?")
+        ref = table.metadata.refs.get(PUBLISHED_TAG)
+        if ref is None or ref.snapshot_id != snapshot.snapshot_id:
+            table.manage_snapshots().create_tag(snapshot.snapshot_id, PUBLISHED_TAG).commit()
+        published[name] = snapshot.snapshot_id
+    log.info("marts published", tag=PUBLISHED_TAG, tables=len(published))
+    return published
+
+
+def copy_marts_to_serving(settings: TransformSettings) -> Path:
     """Copies the ``marts`` schema into a new file and repoints the serving link to it."""
     assert settings.serving_dir is not None
     settings.serving_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +267,7 @@ def transform(
         command += ["--select", select]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    run_dbt(settings, command)
-    published = publish_marts(settings) if settings.engine == "duckdb" else None
+    built = run_dbt(settings, command)
+    published = publish_marts(settings, built)
     log.info("transform finished", seconds=round(time.perf_counter() - started, 1))
     return published

@@ -72,12 +72,17 @@ def pin_raw_snapshots() -> None:
 
 
 @task(pool=settings.airflow_dbt_pool)
-def publish_marts() -> str | None:
-    """Embedded: hand the built marts to the API (atomic switch). Trino serves them as built."""
+def publish_marts(dbt_tag: str) -> str | None:
+    """Hands the built and tested marts to the API. Embedded: an atomic switch to a copy of
+    the marts. Trino: the marts of this DAG's dbt tag get the published tag the API reads."""
+    from transform.build import marts_tagged
     from transform.build import publish_marts as publish
 
     current = get_settings()
-    return str(publish(current)) if current.engine == "duckdb" else None
+    if current.engine == "duckdb":
+        return str(publish(current))
+    publish(current, marts_tagged(current, dbt_tag))
+    return None
 
 
 def _marts_dag(
@@ -98,7 +103,7 @@ def _marts_dag(
     )
     with dag:
         build = dbt_task_group(f"dbt_{tag}", tag, settings, DAY_VARS if waits else None)
-        publish = publish_marts.override(outlets=[outlet])()
+        publish = publish_marts.override(outlets=[outlet])(tag)
         pin = pin_raw_snapshots()
         if waits:
             wait_for_loader() >> pin
