@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -135,6 +137,14 @@ def as_published(sql: str) -> str:
     return _MART.sub(rf"{MARTS_NAMESPACE}.\1 FOR VERSION AS OF '{PUBLISHED_TAG}'", sql)
 
 
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_identifier(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 class TrinoEngine:
     """Reads the marts through Trino (platform mode), as published (``as_published``);
     parameters become a prepared statement's bound values (``EXECUTE ... USING``), never
@@ -143,6 +153,9 @@ class TrinoEngine:
     def __init__(self, settings: ApiSettings):
         self._url = settings.trino_url
         self._settings = settings
+        self._version: str | None = None
+        self._version_checked = -math.inf
+        self._version_refresh = threading.Lock()
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -188,7 +201,7 @@ class TrinoEngine:
                 raise
             raise translated from exc
 
-    def _execute(self, sql: str, params: Sequence[Any]):
+    def _execute(self, sql: str, params: Sequence[Any], published: bool = True):
         from trino.dbapi import connect
 
         # A connection per request: the client's connection is an HTTP session, not a socket.
@@ -196,15 +209,18 @@ class TrinoEngine:
         cursor = connection.cursor()
         try:
             with self._translated_errors():
-                cursor.execute(as_published(sql), list(params) if params else None)
+                statement = as_published(sql) if published else sql
+                cursor.execute(statement, list(params) if params else None)
                 columns = [d[0] for d in cursor.description]
         except Exception:
             connection.close()
             raise
         return connection, cursor, columns
 
-    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        connection, cursor, columns = self._execute(sql, params)
+    def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), published: bool = True
+    ) -> list[dict[str, Any]]:
+        connection, cursor, columns = self._execute(sql, params, published)
         try:
             with self._translated_errors():
                 return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -229,7 +245,45 @@ class TrinoEngine:
         self.fetch_all(PING_SQL)
 
     def version(self) -> str | None:
-        return None  # the published tag moves without the API knowing
+        """The snapshots the published tags point at, asked of Trino in the background at
+        most every ``api_version_check_seconds`` while requests go on with the version known:
+        results read under one version are reused until a publish moves a tag. None, so
+        nothing is reused, when the check is off or Trino could not tell."""
+        every = self._settings.api_version_check_seconds
+        if every <= 0:
+            return None
+        stale = time.monotonic() - self._version_checked >= every
+        if stale and self._version_refresh.acquire(blocking=False):
+            threading.Thread(target=self._refresh_version, name="published-version",
+                             daemon=True).start()  # fmt: skip
+        return self._version
+
+    def _refresh_version(self) -> None:
+        try:
+            self._version = self._published_snapshots()
+        except Exception:  # Trino down, no marts yet: the queries themselves say so
+            self._version = None
+        finally:
+            self._version_checked = time.monotonic()
+            self._version_refresh.release()
+
+    def _published_snapshots(self) -> str | None:
+        tables = self.fetch_all(
+            "select table_name from information_schema.tables where table_schema = ?",
+            [MARTS_NAMESPACE],
+            published=False,
+        )
+        if not tables:
+            return None
+        refs = " union all ".join(
+            f"select {_sql_string(name)} as mart, snapshot_id "
+            f"from {MARTS_NAMESPACE}.{_sql_identifier(name + '$refs')} "
+            f"where name = {_sql_string(PUBLISHED_TAG)}"
+            for name in sorted(row["table_name"] for row in tables)
+        )
+        rows = self.fetch_all(refs, published=False)
+        return " ".join(f"{row['mart']}@{row['snapshot_id']}" for row in sorted(
+            rows, key=lambda row: row["mart"]))  # fmt: skip
 
 
 def create_engine(settings: ApiSettings) -> QueryEngine:

@@ -18,8 +18,11 @@ class ApiSettings(EngineSettings):
     # A verified key is trusted this long without asking the key store again: a revoked
     # key stops working within this many seconds.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
-    # Query results kept per published marts file (embedded mode); 0 turns the cache off.
+    # Query results kept per published version of the marts; 0 turns the cache off.
     api_cache_entries: int = Field(default=10_000, ge=0)
+    # On Trino: how often to ask which snapshots are published (results are reused in
+    # between, so a publish shows this much later); 0: every request reads Trino.
+    api_version_check_seconds: float = Field(default=2.0, ge=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_daily_range_days: int = 366

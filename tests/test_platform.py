@@ -129,6 +129,7 @@ def test_api_on_trino_reads_the_last_complete_build_while_a_rebuild_runs(
     lacks the days being rebuilt. HTTP reads loop while `dataplat transform` rebuilds the
     same days on Trino; the raw data does not change, so every answer must equal the one
     before the rebuild. The published tag must have moved onto the rebuilt snapshots."""
+    from api.engine import TrinoEngine
     from lakehouse.tables import PUBLISHED_TAG
 
     days = {"start": "2026-01-31", "end": "2026-02-01"}
@@ -174,6 +175,14 @@ def test_api_on_trino_reads_the_last_complete_build_while_a_rebuild_runs(
         reader.join(timeout=120)
     tagged_after = published()
     assert all(tagged_after[name] != tagged_before[name] for name in rebuilt), tagged_after
+    # The API reuses results until it sees a tag move: its version follows the tags.
+    engine = TrinoEngine(platform_home.settings.model_copy(
+        update={"api_version_check_seconds": 0.5}))  # fmt: skip
+    expected = {f"{name}@{snapshot}" for name, snapshot in tagged_after.items()}
+    deadline = time.monotonic() + 60
+    while not expected <= set((engine.version() or "").split()):
+        assert time.monotonic() < deadline, f"the API's version lags: {engine.version()}"
+        time.sleep(0.2)
     assert len(seen) >= 30, f"only {len(seen)} reads ran during the rebuild"
     for name, status, text in seen:
         assert status == 200, f"{name}: {status} {text}"
