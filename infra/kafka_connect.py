@@ -41,7 +41,8 @@ def _resolve(pom: Path, target: Path, marker: str) -> Path:
     """copy-dependencies of `pom` into `target`, once: a folder with `marker` is complete."""
     if any(target.glob(marker)):
         return target
-    staging = target.with_name(target.name + ".part")
+    # Beside the cache's folders, never inside a plugin folder (Connect would load it).
+    staging = CACHE / f"{target.parent.name}.{target.name}.part"
     shutil.rmtree(staging, ignore_errors=True)
     print(f"[kafka-connect] resolving {pom.name} from Maven Central into {target}",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -56,6 +57,7 @@ def _resolve(pom: Path, target: Path, marker: str) -> Path:
             f"reachable (or ~/.m2 hold the jars):\n{(result.stdout + result.stderr)[-3000:]}"
         )
     shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(target)
     return target
 
