@@ -123,10 +123,10 @@ def connect_acls() -> list:
         bindings += [allow(ResourceType.GROUP, group, op, ResourcePatternType.PREFIXED)
                      for op in ops]  # fmt: skip
     # The sink's workers and coordinator commit through transactional producers, with ids
-    # made from the connector name and random parts.
+    # made from the connector name and random parts (idempotence needs no cluster grant:
+    # WRITE on a topic implies it, KIP-679).
     bindings += [allow(ResourceType.TRANSACTIONAL_ID, "*", op)
                  for op in (AclOperation.WRITE, AclOperation.DESCRIBE)]  # fmt: skip
-    bindings.append(allow(ResourceType.BROKER, "kafka-cluster", AclOperation.IDEMPOTENT_WRITE))
     return bindings
 
 
