@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -64,6 +65,7 @@ from bench.kafka_loader import (
 from infra import platform
 from infra.credentials import write_private
 from infra.kafka_connect import CONNECT_VERSION, ICEBERG_VERSION, fetch_connect
+from infra.platform import PlatformError
 from lakehouse.tables import ALL_TOPICS, RAW_NAMESPACE, REJECTED_TABLE, table_for_topic
 
 NAMESPACE = os.environ.get("DATAPLAT_PEER_NAMESPACE", "peer_raw")
@@ -435,7 +437,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
 
-    libs, plugins = fetch_connect()
+    if not shutil.which("java"):
+        raise SystemExit("java not found on PATH: Kafka Connect 3.9 needs Java 11 or later "
+                         "(Debian: apt-get install openjdk-17-jre-headless)")  # fmt: skip
+    try:
+        libs, plugins = fetch_connect()
+    except PlatformError as exc:
+        raise SystemExit(f"error: {exc}") from None
     workdir = args.workdir.resolve()
     env = platform_env()
     with dataplat_environment(env):

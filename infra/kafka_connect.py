@@ -41,6 +41,8 @@ def _resolve(pom: Path, target: Path, marker: str) -> Path:
     """copy-dependencies of `pom` into `target`, once: a folder with `marker` is complete."""
     if any(target.glob(marker)):
         return target
+    if not shutil.which("mvn"):
+        raise PlatformError("mvn not found on PATH: install Maven (Debian: apt-get install maven)")
     # Beside the cache's folders, never inside a plugin folder (Connect would load it).
     staging = CACHE / f"{target.parent.name}.{target.name}.part"
     shutil.rmtree(staging, ignore_errors=True)
