@@ -54,13 +54,13 @@ from rich.table import Table
 
 from bench.common import Phase, console, dump_records
 from bench.kafka_loader import (
-    _rss_mib,
     dataplat_environment,
     generate_dumps,
     ingest_phase,
     platform_env,
     publish_phase,
     require_platform,
+    rss_mib,
 )
 from infra import platform
 from infra.credentials import write_private
@@ -387,7 +387,7 @@ def run_peer(libs: Path, configs: list[Path], total: int, poll: float, stall: fl
         while True:
             time.sleep(poll)
             now = time.perf_counter()
-            peak = max(peak, _rss_mib(worker.process.pid) or 0)
+            peak = max(peak, rss_mib(worker.process.pid) or 0)
             if not worker.alive():
                 raise PeerError(f"the Kafka Connect worker exited with code "
                                 f"{worker.process.returncode}; end of {worker.log}:\n"

@@ -86,7 +86,7 @@ class Sample:
     rss_mib: float
 
 
-def _rss_mib(pid: int) -> float | None:
+def rss_mib(pid: int) -> float | None:
     """VmRSS of a live process; None once it has exited (a zombie has no VmRSS line)."""
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -113,7 +113,7 @@ def run_sampled(
 
     def sample() -> None:
         while not done.is_set():
-            rss = _rss_mib(process.pid)
+            rss = rss_mib(process.pid)
             if rss is not None:
                 samples.append(Sample(time.perf_counter() - started, rss))
             done.wait(interval)
