@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint lint-sql format browser bench bench-platform clean platform-up platform-down credentials airflow
+.PHONY: setup demo test lint lint-sql format browser bench bench-platform bench-peer clean platform-up platform-down credentials airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -71,6 +71,12 @@ bench-platform: setup
 	$(VENV)/bin/python -m infra.platform up
 	$(VENV)/bin/python -m bench.kafka_loader
 	$(VENV)/bin/python -m bench.engines
+
+# Our Kafka loader beside Apache Iceberg's Kafka Connect sink, on the same broker, topics and
+# catalog (resets the platform's data; Connect and the sink come from Maven Central).
+bench-peer: setup
+	$(VENV)/bin/python -m infra.platform up postgres kafka
+	$(VENV)/bin/python -m bench.kafka_connect_peer
 
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs

@@ -86,7 +86,7 @@ class Sample:
     rss_mib: float
 
 
-def _rss_mib(pid: int) -> float | None:
+def rss_mib(pid: int) -> float | None:
     """VmRSS of a live process; None once it has exited (a zombie has no VmRSS line)."""
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -113,7 +113,7 @@ def run_sampled(
 
     def sample() -> None:
         while not done.is_set():
-            rss = _rss_mib(process.pid)
+            rss = rss_mib(process.pid)
             if rss is not None:
                 samples.append(Sample(time.perf_counter() - started, rss))
             done.wait(interval)
@@ -141,6 +141,24 @@ def rss_at(samples: list[Sample], second: float) -> Sample | None:
     return before[-1] if before else (samples[0] if samples else None)
 
 
+def publish_phase(dumps: Path, home: Path, env: dict[str, str]) -> Phase:
+    """`dataplat publish` of the dumps into the platform broker."""
+    return run_phase(
+        "publish (files → Kafka)",
+        ["publish", "--from-dir", str(dumps), "--bootstrap", env["DATAPLAT_KAFKA_BOOTSTRAP"]],
+        home,
+    )
+
+
+def ingest_phase(home: Path, idle: float) -> tuple[Phase, list[Sample]]:
+    """`dataplat ingest --from-kafka` until the topics are drained (then `idle` s idle)."""
+    return run_sampled(
+        "ingest (Kafka → Iceberg)",
+        ["ingest", "--from-kafka", "default", "--stop-when-idle", str(idle)],
+        home,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -163,16 +181,8 @@ def main() -> None:
         platform.reset()
         home = workdir / "home"  # dbt/loader state of these runs; the data is on the platform
         home.mkdir(parents=True, exist_ok=True)
-        publish = run_phase(
-            "publish (files → Kafka)",
-            ["publish", "--from-dir", str(dumps), "--bootstrap", env["DATAPLAT_KAFKA_BOOTSTRAP"]],
-            home,
-        )
-        ingest, samples = run_sampled(
-            "ingest (Kafka → Iceberg)",
-            ["ingest", "--from-kafka", "default", "--stop-when-idle", str(args.idle)],
-            home,
-        )
+        publish = publish_phase(dumps, home, env)
+        ingest, samples = ingest_phase(home, args.idle)
 
     records = dump_records(dumps)
     busy = max(ingest.seconds - args.idle, 1e-9)
