@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test lint lint-sql format browser bench bench-platform bench-peer clean platform-up platform-down credentials airflow
+.PHONY: setup demo test lint lint-sql format browser bench bench-api bench-platform bench-peer clean platform-up platform-down credentials airflow
 
 # uv lives in its own small venv so `uv sync` never removes it from the project's.
 $(UV):
@@ -50,6 +50,12 @@ BENCH_DAY_EVENTS ?= 80000000
 bench: setup
 	$(VENV)/bin/python -m bench.loader_throughput
 	$(VENV)/bin/python -m bench.transform_day --events-per-day $(BENCH_DAY_EVENTS)
+
+# API latency over HTTP (embedded; `--engine trino` on the platform): load from Debian's wrk.
+bench-api: setup
+	@command -v wrk >/dev/null || { sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$sudo apt-get install -y --no-install-recommends wrk; }
+	$(VENV)/bin/python -m bench.api_latency
 
 # Debian's Chromium and chromedriver: the tests that load the Airflow UI in a real browser.
 browser:
