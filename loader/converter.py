@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import structlog
 
 from lakehouse.tables import REJECTED_TABLE, WEBLOG_TABLE, WEBLOG_TOPIC, table_for_topic
 from loader.parsing import Rejection, parse_cdc
-from loader.weblog_sql import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PARSE_SQL
+from loader.weblog_sql import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PARSE_SQL, PARSE_SQL_UNGUARDED
+
+log = structlog.get_logger("loader.converter")
 
 # Per topic-partition of a batch: where its primary table and rejected_messages stand.
 MARKS_SCHEMA = pa.schema(
@@ -37,9 +40,16 @@ class Converted:
     tombstones: int = 0
     skipped_already_loaded: int = 0
 
-    def keep(self, name: str, table: pa.Table, schema: pa.Schema) -> None:
+    def keep(
+        self, name: str, table: pa.Table, schema: pa.Schema, rows: pa.ChunkedArray | None = None
+    ) -> None:
+        """Keeps the table's rows (those ``rows`` selects, when given) in the target schema.
+        The columns are chosen before the rows: filtering copies only the table's own."""
         if table.num_rows:
-            self.tables.setdefault(name, []).append(table.select(schema.names).cast(schema))
+            table = table.select(schema.names)
+            if rows is not None:
+                table = table.filter(rows)
+            self.tables.setdefault(name, []).append(table.cast(schema))
 
 
 def _micros(ms: int | None) -> int | None:
@@ -66,7 +76,7 @@ class RecordConverter:
         duck.register("batch", batch)
         duck.register("marks", marks)
         try:
-            parsed = duck.sql(PARSE_SQL).to_arrow_table()
+            parsed = self._parse_weblog()
             self._take_weblog(parsed, converted)
             cdc = duck.sql(
                 f"""
@@ -83,6 +93,16 @@ class RecordConverter:
         converted.skipped_already_loaded += batch.num_rows - parsed.num_rows - cdc.num_rows
         return converted
 
+    def _parse_weblog(self) -> pa.Table:
+        """The weblog records of the registered batch, judged (``weblog_sql``)."""
+        try:
+            return self._duck.sql(PARSE_SQL).to_arrow_table()
+        except duckdb.Error as exc:
+            # A payload json_valid accepts that DuckDB's JSON functions still refuse: the
+            # unguarded query reads it as the guarded one would have, only slower.
+            log.warning("weblog batch parsed again without the guard", error=str(exc)[:200])
+            return self._duck.sql(PARSE_SQL_UNGUARDED).to_arrow_table()
+
     def _take_weblog(self, parsed: pa.Table, converted: Converted) -> None:
         """Splits the parsed weblog batch into new valid rows and new rejections."""
         if parsed.num_rows == 0:
@@ -93,10 +113,11 @@ class RecordConverter:
         bad = pc.and_(is_rejected, pc.greater_equal(offset, parsed["rejected_mark"]))
         kept_good, kept_bad = pc.sum(good).as_py() or 0, pc.sum(bad).as_py() or 0
         converted.skipped_already_loaded += parsed.num_rows - kept_good - kept_bad
-        weblog = parsed if kept_good == parsed.num_rows else parsed.filter(good)
-        converted.keep(WEBLOG_TABLE, weblog, self._schemas[WEBLOG_TABLE])
+        if kept_good:
+            rows = None if kept_good == parsed.num_rows else good
+            converted.keep(WEBLOG_TABLE, parsed, self._schemas[WEBLOG_TABLE], rows)
         if kept_bad:
-            converted.keep(REJECTED_TABLE, parsed.filter(bad), self._schemas[REJECTED_TABLE])
+            converted.keep(REJECTED_TABLE, parsed, self._schemas[REJECTED_TABLE], bad)
 
     def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
         rows: dict[str, list[tuple]] = {}

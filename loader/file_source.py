@@ -8,6 +8,8 @@ out and parsed one by one, turning the payload back into the exact original byte
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,8 @@ CHUNK_BYTES = 32 << 20
 # must hold the longest line: a chunk with a longer one (a message of many MB) is parsed
 # again with blocks that fit it.
 BLOCK_BYTES = 4 << 20
+# A chunk with bytes that are not UTF-8 is checked in stretches of this many bytes of lines.
+STRETCH_BYTES = 64 << 10
 
 _ENVELOPE_SCHEMA = pa.schema(
     [
@@ -104,34 +108,100 @@ def _parse_non_utf8_line(line: bytes, where: str) -> dict:
         raise CorruptDumpError(f"{where} holds a line that is not a kcat -J envelope") from exc
 
 
-def _parse_chunk(chunk: bytes, where: str) -> pa.Table:
+def _is_utf8(data: bytes | memoryview) -> bool:
     try:
-        chunk.decode("utf-8")
-        return _parse_block(chunk, where)
+        str(data, "utf-8")
     except UnicodeDecodeError:
-        pass
-    good: list[bytes] = []
-    odd: list[dict] = []
-    for line in chunk.split(b"\n"):
-        try:
-            line.decode("utf-8")
-            good.append(line)
-        except UnicodeDecodeError:
-            odd.append(_parse_non_utf8_line(line, where))
+        return False
+    return True
+
+
+def _split_non_utf8(chunk: bytes) -> tuple[bytes, list[bytes]]:
+    """The chunk's UTF-8 lines (as one block, in order) and its other lines. Whole stretches
+    of lines are checked at once and only a stretch that fails is checked line by line: a
+    dump's odd lines are few, and a chunk has tens of thousands of lines."""
+    view = memoryview(chunk)
+    good: list[bytes | memoryview] = []
+    odd: list[bytes] = []
+    start = 0
+    while start < len(chunk):
+        newline = chunk.find(b"\n", min(start + STRETCH_BYTES, len(chunk)) - 1)
+        end = len(chunk) if newline < 0 else newline + 1
+        stretch = view[start:end]
+        if _is_utf8(stretch):
+            good.append(stretch)
+        else:
+            for line in bytes(stretch).split(b"\n")[: -1 if newline >= 0 else None]:
+                if _is_utf8(line):
+                    good.append(line + b"\n")
+                else:
+                    odd.append(line)
+        start = end
+    return b"".join(good), odd
+
+
+def _parse_chunk(chunk: bytes, where: str) -> pa.Table:
+    if _is_utf8(chunk):
+        return _parse_block(chunk, where)
+    good_block, odd_lines = _split_non_utf8(chunk)
+    odd = [_parse_non_utf8_line(line, where) for line in odd_lines]
     odd_table = pa.Table.from_pylist(odd, schema=SOURCE_SCHEMA)
-    good_block = b"\n".join(good)
     if not good_block.strip():  # every line of the chunk had non-UTF-8 bytes
         return odd_table
     return pa.concat_tables([_parse_block(good_block, where), odd_table])
 
 
-def read_dump_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Table, int]]:
-    """Yields Arrow batches of records (``SOURCE_SCHEMA``) with the bytes read so far."""
+def _read_batches(path: Path, chunk_bytes: int) -> Iterator[tuple[pa.Table, int]]:
     with path.open("rb") as handle:
         while chunk := handle.read(chunk_bytes):
             if not chunk.endswith(b"\n"):
                 chunk += handle.readline()  # finish the last line
             yield _parse_chunk(chunk, f"{path} (before byte {handle.tell()})"), handle.tell()
+
+
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator[tuple[pa.Table, int]]) -> Iterator[tuple[pa.Table, int]]:
+    """The same batches, the next one read and parsed in a thread while the caller works on
+    this one (pyarrow's parser releases the GIL, as DuckDB does). One batch ahead at most:
+    memory stays that of two chunks. An error is raised where the batch would have been."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the reader, raised there
+            put(exc)
+
+    reader = threading.Thread(target=run, name="dump-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join()
+
+
+def read_dump_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Table, int]]:
+    """Yields Arrow batches of records (``SOURCE_SCHEMA``) with the bytes read so far."""
+    yield from _read_ahead(_read_batches(path, chunk_bytes))
 
 
 def dump_files(directory: Path) -> list[Path]:

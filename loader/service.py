@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import structlog
 from rich.console import Console
 from rich.progress import (
@@ -29,9 +30,24 @@ from loader.sink import BatchStats, IcebergSink
 log = structlog.get_logger("loader")
 
 
+def use_memory_pool(name: str) -> None:
+    """Makes ``name`` pyarrow's allocator for what the loader builds from now on ("default":
+    pyarrow's own choice). A pool this pyarrow was built without is reported, not fatal."""
+    if name == "default":
+        return
+    try:
+        pool = getattr(pa, f"{name}_memory_pool")()
+    except NotImplementedError:
+        log.warning("arrow memory pool unavailable, using pyarrow's default",
+                    pool=name, default=pa.default_memory_pool().backend_name)  # fmt: skip
+        return
+    pa.set_memory_pool(pool)
+
+
 def open_sink(
     settings: LoaderSettings, before_commit: Callable[[str], None] | None = None
 ) -> IcebergSink:
+    use_memory_pool(settings.arrow_memory_pool)
     return IcebergSink(
         ensure_raw_tables(open_catalog(settings)),
         event_time_max_future=timedelta(seconds=settings.event_time_max_future_seconds),

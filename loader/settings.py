@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from lakehouse.settings import KafkaSettings, kafka_password_field, kafka_user_field
@@ -22,3 +24,8 @@ class LoaderSettings(KafkaSettings):
     # Events stamped further ahead of the loader's clock than this still land, but never move
     # the event-time watermark the Airflow sensors trust (a skewed or hostile producer clock).
     event_time_max_future_seconds: float = Field(default=300, ge=0)
+    # pyarrow's allocator for the loader's batches. jemalloc reuses freed pages where
+    # pyarrow's default (mimalloc) returned them and faulted them in again: on the 2.43M-record
+    # bench a fifth less CPU (system time nearly halved) and a lower peak. "default" leaves
+    # pyarrow's own choice (ARROW_DEFAULT_MEMORY_POOL).
+    arrow_memory_pool: Literal["jemalloc", "mimalloc", "system", "default"] = "jemalloc"

@@ -12,12 +12,14 @@ from __future__ import annotations
 STRING_FIELDS = ("visitor_id", "event_type", "channel", "url", "referrer", "user_agent", "ip")
 INT_FIELDS = ("member_id", "product_id", "order_id")
 KNOWN_FIELDS = ("event_id", "event_time", "mall_id", *STRING_FIELDS, *INT_FIELDS)
+TEXT_FIELDS = ("event_id", "event_time", *STRING_FIELDS)
+INTEGER_FIELDS = ("mall_id", *INT_FIELDS)
 
 _AS_JSON = "{" + ", ".join(f'"{name}": "JSON"' for name in KNOWN_FIELDS) + "}"
 # RFC 3339: the offset's hours 00-23 and minutes 00-59 (so "+99:00" is not a time).
 _RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
 # The time as DuckDB reads it: RFC 3339 allows a lower-case t and z, DuckDB's cast does not.
-_EVENT_TIME = "try_cast(upper(j.event_time->>'$') as timestamptz)"
+_EVENT_TIME = "try_cast(upper(s_event_time) as timestamptz)"
 # What every engine and Python hold: years 1 to 9999 in UTC.
 MIN_TIME = "timestamptz '0001-01-01 00:00:00+00'"
 MAX_TIME = "timestamptz '9999-12-31 23:59:59.999999+00'"
@@ -27,7 +29,7 @@ MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 
 def _absent(field: str) -> str:
-    return f"coalesce(json_type(j.{field}), 'NULL') = 'NULL'"
+    return f"coalesce(t_{field}, 'NULL') = 'NULL'"
 
 
 def _integer_check(name: str, *, optional: bool) -> str:
@@ -37,18 +39,18 @@ def _integer_check(name: str, *, optional: bool) -> str:
     expected = "an integer or null" if optional else "an integer"
     value = f"j.{name}"
     return (
-        f"when (json_type({value}) = 'UBIGINT' and try_cast({value} as bigint) is null) "
-        f"or (json_type({value}) = 'DOUBLE' and abs(try_cast({value} as double)) >= 9.2e18) "
+        f"when (t_{name} = 'UBIGINT' and i_{name} is null) "
+        f"or (t_{name} = 'DOUBLE' and abs(try_cast({value} as double)) >= 9.2e18) "
         f"then 'out_of_range: {name} ' || left({value}::varchar, 40) "
         "|| ' is beyond the 64-bit integer range' "
-        f"when json_type({value}) not in {allowed} "
+        f"when t_{name} not in {allowed} "
         f"then 'invalid_type: {name} must be {expected}'"
     )
 
 
 def _optional_type_checks() -> str:
     checks = [
-        f"when json_type(j.{name}) not in ('NULL', 'VARCHAR') "
+        f"when t_{name} not in ('NULL', 'VARCHAR') "
         f"then 'invalid_type: {name} must be a string or null'"
         for name in STRING_FIELDS
     ] + [_integer_check(name, optional=True) for name in INT_FIELDS]
@@ -63,9 +65,23 @@ def kafka_timestamp(column: str) -> str:
     )
 
 
-# Input relations: ``batch`` (records.SOURCE_SCHEMA) and ``marks`` (topic, partition,
-# primary_mark, rejected_mark). Records both watermarks already cover are skipped unread.
-PARSE_SQL = f"""
+def _parsed(expression: str, *, guarded: bool) -> str:
+    """``try(expression)`` over the payload: null where it is not a JSON document. ``try``
+    costs a quarter of the query even where nothing fails; ``guarded`` keeps it for the
+    payloads DuckDB's own ``json_valid`` refuses (the same reader) and evaluates the others
+    plainly. Should a valid one still fail, the query raises, and the caller runs the
+    unguarded query instead: the result is the same either way."""
+    if not guarded:
+        return f"try({expression})"
+    return f"case when is_json then {expression} else try({expression}) end"
+
+
+def parse_sql(*, guarded: bool = True) -> str:
+    """The query: input relations ``batch`` (records.SOURCE_SCHEMA) and ``marks`` (topic,
+    partition, primary_mark, rejected_mark). Records both watermarks already cover are skipped
+    unread. The message's key and value (the rejected_messages columns) are only carried for
+    rejected records: the weblog table has them as text already."""
+    return f"""
 with fresh as (
     select b.*, m.primary_mark, m.rejected_mark
     from batch b join marks m using (topic, partition)
@@ -75,11 +91,25 @@ with fresh as (
 decoded as (
     select *, try(decode(value)) as payload from fresh
 ),
+validated as (
+    select *, json_valid(payload) as is_json from decoded
+),
 shaped as (
     select *,
-        try(json_type(payload)) as doc_type,
-        try(json_transform(payload, '{_AS_JSON}')) as j
-    from decoded
+        {_parsed("json_type(payload)", guarded=guarded)} as doc_type,
+        {_parsed(f"json_transform(payload, '{_AS_JSON}')", guarded=guarded)} as j
+    from validated
+),
+fields as (
+    -- each field's JSON type, text and integer value, read once for the checks and the row
+    select *,
+        {", ".join(f"json_type(j.{name}) as t_{name}" for name in KNOWN_FIELDS)},
+        {", ".join(f"j.{name}->>'$' as s_{name}" for name in TEXT_FIELDS)},
+        {", ".join(f"try_cast(j.{name} as bigint) as i_{name}" for name in INTEGER_FIELDS)}
+    from shaped
+),
+timed as (
+    select *, {_EVENT_TIME} as event_time_read from fields
 ),
 judged as (
     select *,
@@ -88,32 +118,32 @@ judged as (
             when payload is null then 'invalid_utf8: the message is not valid UTF-8'
             when doc_type is null then 'invalid_json: the message is not JSON'
             when doc_type <> 'OBJECT' then 'invalid_json: expected a JSON object, got ' || doc_type
-            when {_absent("event_id")} or (j.event_id->>'$') = '' then 'missing_field: event_id'
-            when json_type(j.event_id) <> 'VARCHAR' then 'invalid_type: event_id must be a string'
+            when {_absent("event_id")} or s_event_id = '' then 'missing_field: event_id'
+            when t_event_id <> 'VARCHAR' then 'invalid_type: event_id must be a string'
             when {_absent("event_time")} then 'missing_field: event_time'
-            when json_type(j.event_time) <> 'VARCHAR'
-                or not regexp_full_match(j.event_time->>'$', '{_RFC3339}')
-                or {_EVENT_TIME} is null
+            when t_event_time <> 'VARCHAR'
+                or not regexp_full_match(s_event_time, '{_RFC3339}')
+                or event_time_read is null
                 then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
                     || ' is not an RFC 3339 time with an offset'
-            when {_EVENT_TIME} not between {MIN_TIME} and {MAX_TIME}
+            when event_time_read not between {MIN_TIME} and {MAX_TIME}
                 then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
                     || ' is outside the years 1 to 9999 (UTC)'
             when {_absent("mall_id")} then 'missing_field: mall_id'
             {_integer_check("mall_id", optional=False)}
             {_optional_type_checks()}
         end as reason
-    from shaped
+    from timed
 )
 select
     reason, primary_mark, rejected_mark,
     -- raw.weblog_events columns (without _ingested_at)
-    j.event_id->>'$' as event_id,
-    {_EVENT_TIME} as event_time,
-    try_cast(j.mall_id as bigint) as mall_id,
-    {", ".join(f"j.{name}->>'$' as {name}" for name in STRING_FIELDS[:6])},
-    {", ".join(f"try_cast(j.{name} as bigint) as {name}" for name in INT_FIELDS)},
-    j.ip->>'$' as ip,
+    s_event_id as event_id,
+    event_time_read as event_time,
+    i_mall_id as mall_id,
+    {", ".join(f"s_{name} as {name}" for name in STRING_FIELDS[:6])},
+    {", ".join(f"i_{name} as {name}" for name in INT_FIELDS)},
+    s_ip as ip,
     payload,
     try(decode(key)) as _kafka_key,
     topic as _kafka_topic,
@@ -123,6 +153,12 @@ select
     -- raw.rejected_messages columns
     topic, partition, "offset",
     {kafka_timestamp("timestamp_ms")} as kafka_timestamp,
-    key, value
+    case when reason is not null then key end as key,
+    case when reason is not null then value end as value
 from judged
 """
+
+
+PARSE_SQL = parse_sql()
+# Without the guard: for a batch where the guarded query raises.
+PARSE_SQL_UNGUARDED = parse_sql(guarded=False)
