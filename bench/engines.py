@@ -5,7 +5,9 @@ files) and Trino (platform: PostgreSQL catalog, `make platform-up`), side by sid
     .venv/bin/python -m bench.engines [--events-per-day 2000000] [--malls 200] [--only duckdb|trino]
 
 Per engine: `dataplat ingest --from-dir` (files → Iceberg, into that engine's catalog), then
-`dataplat transform --full-refresh`, then `dataplat transform` (incremental, nothing new).
+`dataplat transform --full-refresh`, then `dataplat transform` (incremental, nothing new);
+then seconds per model of both transforms (bench/model_times.py), and on Trino the Iceberg
+snapshots each incremental model gained in the incremental run.
 The Trino half RESETS THE PLATFORM (Iceberg catalog, warehouse, topics) first: never run it
 while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir.
 """
@@ -13,8 +15,10 @@ while something else (tests/test_platform.py) uses the servers. Dumps are kept i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
@@ -26,21 +30,46 @@ from bench.kafka_loader import (
     platform_env,
     require_platform,
 )
+from bench.model_times import (
+    incremental_tables,
+    node_seconds,
+    print_model_times,
+    print_snapshots,
+    run_results,
+    snapshot_counts,
+)
 from infra import platform
+from transform.settings import TransformSettings
 
 ENGINES = {"duckdb": "DuckDB (embedded)", "trino": "Trino (platform)"}
 PHASES = ("ingest (files → Iceberg)", "transform --full-refresh", "transform (incremental)")
 
 
-def run_engine(dumps: Path, home: Path) -> list[Phase]:
+@dataclass
+class EngineRun:
+    phases: list[Phase]
+    # Per transform phase (PHASES[1:]): dbt's run_results.json (also kept in the home).
+    run_results: list[dict]
+    # Iceberg snapshots per incremental model's table before and after the incremental run.
+    snapshots: tuple[dict[str, int], dict[str, int]] | None
+
+
+def run_engine(dumps: Path, home: Path, *, count_snapshots: bool) -> EngineRun:
     """Ingest, full build, incremental build, with the settings in os.environ."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    return [
-        run_phase(PHASES[0], ["ingest", "--from-dir", str(dumps)], home),
-        run_phase(PHASES[1], ["transform", "--full-refresh"], home),
-        run_phase(PHASES[2], ["transform"], home),
-    ]
+    settings = TransformSettings(home=home)
+    phases = [run_phase(PHASES[0], ["ingest", "--from-dir", str(dumps)], home)]
+    phases.append(run_phase(PHASES[1], ["transform", "--full-refresh"], home))
+    results = [run_results(settings)]
+    tables = incremental_tables(settings) if count_snapshots else []
+    before = snapshot_counts(settings, tables)
+    phases.append(run_phase(PHASES[2], ["transform"], home))
+    results.append(run_results(settings))
+    after = snapshot_counts(settings, tables)
+    for name, kept in zip(("full", "incremental"), results, strict=True):
+        (home / f"run_results-{name}.json").write_text(json.dumps(kept))
+    return EngineRun(phases, results, (before, after) if count_snapshots else None)
 
 
 def main() -> None:
@@ -55,7 +84,7 @@ def main() -> None:
 
     workdir = args.workdir.resolve()
     engines = [args.only] if args.only else list(ENGINES)
-    results: dict[str, list[Phase]] = {}
+    results: dict[str, EngineRun] = {}
     with dataplat_environment({}):
         dumps = generate_dumps(workdir, args.events_per_day, 1, args.malls, 1)
     if "trino" in engines:
@@ -63,13 +92,13 @@ def main() -> None:
     if "duckdb" in engines:
         # No DATAPLAT_* setting but the home run_phase sets: every default is embedded.
         with dataplat_environment({}):
-            results["duckdb"] = run_engine(dumps, workdir / "embedded")
+            results["duckdb"] = run_engine(dumps, workdir / "embedded", count_snapshots=False)
     if "trino" in engines:
         # The raw tables land in the PostgreSQL catalog (file ingest works against any
         # catalog); DATAPLAT_ENGINE=trino makes dbt build on Trino.
         with dataplat_environment({**platform_env(), "DATAPLAT_ENGINE": "trino"}):
             platform.reset()
-            results["trino"] = run_engine(dumps, workdir / "platform")
+            results["trino"] = run_engine(dumps, workdir / "platform", count_snapshots=True)
 
     records = dump_records(dumps)
     table = Table(title=f"one day, {records:,} records: seconds per phase and engine")
@@ -79,15 +108,31 @@ def main() -> None:
     if len(engines) == 2:
         table.add_column("Trino / DuckDB", justify="right")
     for i, name in enumerate(PHASES):
-        seconds = [results[engine][i].seconds for engine in engines]
+        seconds = [results[engine].phases[i].seconds for engine in engines]
         row = [name, *(f"{s:,.1f}" for s in seconds)]
         if len(seconds) == 2:
             row.append(f"{seconds[1] / seconds[0]:,.2f}x")
         table.add_row(*row)
     console.print(table)
     for engine in engines:
-        ingest = results[engine][0]
+        ingest = results[engine].phases[0]
         console.print(f"{ENGINES[engine]}: ingest {records / ingest.seconds:,.0f} records/s")
+    for i, name in enumerate(PHASES[1:]):
+        done = {ENGINES[engine]: results[engine].run_results[i] for engine in engines}
+        print_model_times(
+            f"{name}: seconds per model (dbt's execution_time)",
+            {engine: node_seconds(kept) for engine, kept in done.items()},
+            sort_by=ENGINES[engines[-1]],
+            extra={
+                "tests": {e: sum(node_seconds(kept, "test").values()) for e, kept in done.items()},
+                "unit_tests": {
+                    e: sum(node_seconds(kept, "unit_test").values()) for e, kept in done.items()
+                },
+                "dbt": {e: float(kept["elapsed_time"]) for e, kept in done.items()},
+            },
+        )
+    if "trino" in results and results["trino"].snapshots is not None:
+        print_snapshots(*results["trino"].snapshots)
     console.print(
         "seconds: wall time of each `dataplat` command; Trino's own CPU and memory are those "
         f"of its server process, outside them. Machine: {os.cpu_count()} cores."
