@@ -38,7 +38,6 @@ REST listener, default the Kafka port + 10), DATAPLAT_PEER_CONNECT_HEAP (default
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -55,6 +54,7 @@ from rich.table import Table
 from bench.common import Phase, console, dump_records
 from bench.kafka_loader import (
     dataplat_environment,
+    dataset_arguments,
     generate_dumps,
     ingest_phase,
     platform_env,
@@ -416,14 +416,7 @@ def run_peer(libs: Path, configs: list[Path], total: int, poll: float, stall: fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events-per-day", type=int, default=2_000_000)
-    parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--malls", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("data/bench/kafka"))
+    parser = dataset_arguments(__doc__)
     parser.add_argument("--idle", type=float, default=10,
                         help="--stop-when-idle of our loader (seconds)")  # fmt: skip
     parser.add_argument("--tasks", type=int, default=2,

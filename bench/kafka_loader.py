@@ -159,15 +159,21 @@ def ingest_phase(home: Path, idle: float) -> tuple[Phase, list[Sample]]:
     )
 
 
-def main() -> None:
+def dataset_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The generated data set's arguments, shared by the benches that publish it."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events-per-day", type=int, default=2_000_000)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--malls", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench/kafka"))
+    return parser
+
+
+def main() -> None:
+    parser = dataset_arguments(__doc__)
     parser.add_argument(
         "--idle", type=float, default=10, help="--stop-when-idle of the loader (seconds)"
     )
