@@ -52,16 +52,7 @@ from pathlib import Path
 from rich.table import Table
 
 from bench.common import Phase, console, dump_records
-from bench.kafka_loader import (
-    dataplat_environment,
-    dataset_arguments,
-    generate_dumps,
-    ingest_phase,
-    platform_env,
-    publish_phase,
-    require_platform,
-    rss_mib,
-)
+from bench.kafka_loader import dataset_arguments, publish_and_ingest, rss_mib
 from infra import platform
 from infra.credentials import write_private
 from infra.kafka_connect import CONNECT_VERSION, ICEBERG_VERSION, fetch_connect
@@ -417,8 +408,6 @@ def run_peer(libs: Path, configs: list[Path], total: int, poll: float, stall: fl
 
 def main() -> None:
     parser = dataset_arguments(__doc__)
-    parser.add_argument("--idle", type=float, default=10,
-                        help="--stop-when-idle of our loader (seconds)")  # fmt: skip
     parser.add_argument("--tasks", type=int, default=2,
                         help="tasks.max of the sink (default 2: one per core here)")  # fmt: skip
     parser.add_argument("--commit-interval", type=float, default=10,
@@ -437,16 +426,7 @@ def main() -> None:
         libs, plugins = fetch_connect()
     except PlatformError as exc:
         raise SystemExit(f"error: {exc}") from None
-    workdir = args.workdir.resolve()
-    env = platform_env()
-    with dataplat_environment(env):
-        dumps = generate_dumps(workdir, args.events_per_day, args.days, args.malls, args.seed)
-        require_platform()
-        platform.reset()
-        home = workdir / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        publish = publish_phase(dumps, home, env)
-        ingest, _ = ingest_phase(home, args.idle)
+    dumps, publish, ingest, _ = publish_and_ingest(args)
 
     records = dump_records(dumps)
     counter = TopicCounter()

@@ -160,7 +160,8 @@ def ingest_phase(home: Path, idle: float) -> tuple[Phase, list[Sample]]:
 
 
 def dataset_arguments(description: str | None) -> argparse.ArgumentParser:
-    """The generated data set's arguments, shared by the benches that publish it."""
+    """The arguments of ``publish_and_ingest`` (the generated data set, the loader's idle
+    wait), shared by the benches that publish it."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -169,16 +170,15 @@ def dataset_arguments(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--malls", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench/kafka"))
-    return parser
-
-
-def main() -> None:
-    parser = dataset_arguments(__doc__)
     parser.add_argument(
         "--idle", type=float, default=10, help="--stop-when-idle of the loader (seconds)"
     )
-    args = parser.parse_args()
+    return parser
 
+
+def publish_and_ingest(args: argparse.Namespace) -> tuple[Path, Phase, Phase, list[Sample]]:
+    """Resets the platform, publishes the data set ``args`` name (``dataset_arguments``)
+    and drains it with our loader: the dumps, both phases and the loader's RSS samples."""
     workdir = args.workdir.resolve()
     env = platform_env()
     with dataplat_environment(env):
@@ -189,6 +189,12 @@ def main() -> None:
         home.mkdir(parents=True, exist_ok=True)
         publish = publish_phase(dumps, home, env)
         ingest, samples = ingest_phase(home, args.idle)
+    return dumps, publish, ingest, samples
+
+
+def main() -> None:
+    args = dataset_arguments(__doc__).parse_args()
+    dumps, publish, ingest, samples = publish_and_ingest(args)
 
     records = dump_records(dumps)
     busy = max(ingest.seconds - args.idle, 1e-9)
