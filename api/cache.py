@@ -1,10 +1,10 @@
 """Answers the marts already gave, kept until the marts change.
 
-A published marts file never changes (`dataplat transform` publishes a new one and repoints
-the serving link), so the rows of a query can be kept, keyed by the file, the SQL and its
-parameters, and served again without asking the engine. The next publish changes the key
-and empties the cache. Engines that cannot name the version they read (Trino) are asked
-every time.
+Published marts never change: `dataplat transform` publishes a new file (embedded) or moves
+the published tags onto new snapshots (Trino). So the rows of a query can be kept, keyed by
+the engine's ``version()``, the SQL and its parameters, and served again without asking the
+engine. The next publish changes the version and empties the cache. While an engine cannot
+name its version (``None``), every query is asked of it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -179,25 +180,21 @@ def marts_tagged(settings: TransformSettings, dbt_tag: str) -> list[str]:
     )
 
 
-def publish_marts(settings: TransformSettings, marts: list[str] | None = None) -> Path | None:
+def publish_marts(settings: TransformSettings, marts: Sequence[str] = ()) -> Path | None:
     """Hands a finished, tested build to the API. DuckDB: a copy of the whole ``marts``
-    schema behind the serving link (returned). Trino: the tag on ``marts`` (the names built;
-    None: every mart)."""
+    schema behind the serving link (returned). Trino: the published tag on the ``marts``
+    named (the ones the build wrote)."""
     if settings.engine == "duckdb":
         return copy_marts_to_serving(settings)
     tag_published_marts(settings, marts)
     return None
 
 
-def tag_published_marts(settings: TransformSettings, marts: list[str] | None) -> dict[str, int]:
+def tag_published_marts(settings: TransformSettings, marts: Sequence[str]) -> None:
     """Moves the tag ``dataplat-published`` of each mart onto its current snapshot: what the
-    API reads from now on. One Iceberg commit per mart, on the tag alone; returns the
-    snapshot ids by mart."""
+    API reads from now on. One Iceberg commit per mart whose tag moves, on the tag alone."""
     catalog = open_catalog(settings)
-    names = marts if marts is not None else [name for _, name in
-                                             catalog.list_tables(MARTS_NAMESPACE)]  # fmt: skip
-    published = {}
-    for name in names:
+    for name in marts:
         table = catalog.load_table(f"{MARTS_NAMESPACE}.{name}")
         snapshot = table.current_snapshot()
         if snapshot is None:
@@ -205,9 +202,7 @@ def tag_published_marts(settings: TransformSettings, marts: list[str] | None) ->
         ref = table.metadata.refs.get(PUBLISHED_TAG)
         if ref is None or ref.snapshot_id != snapshot.snapshot_id:
             table.manage_snapshots().create_tag(snapshot.snapshot_id, PUBLISHED_TAG).commit()
-        published[name] = snapshot.snapshot_id
-    log.info("marts published", tag=PUBLISHED_TAG, tables=len(published))
-    return published
+    log.info("marts published", tag=PUBLISHED_TAG, tables=len(marts))
 
 
 def copy_marts_to_serving(settings: TransformSettings) -> Path:
