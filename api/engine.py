@@ -31,7 +31,7 @@ class EngineUnavailable(RuntimeError):
         self.detail = detail
 
 
-NO_MARTS = "no published marts: run `dataplat transform` (or `dataplat demo`) first"
+NO_MARTS = "no published reader: run `dataplat transform` (or `dataplat demo`) first"
 MISSING_MART = "the published marts lack a table the API reads: run `dataplat transform`"
 
 
@@ -155,6 +155,7 @@ class TrinoEngine:
         self._settings = settings
         self._version: str | None = None
         self._version_checked = -math.inf
+        self._version_generation = 0  # bumped when a failure makes the version unknown
         self._version_refresh = threading.Lock()
 
     def _options(self) -> dict[str, Any]:
@@ -197,6 +198,8 @@ class TrinoEngine:
             yield
         except Exception as exc:
             translated = self._translate(exc)
+            if isinstance(translated, EngineUnavailable):
+                self._forget_version()  # Trino down or a mart gone: no answer is current now
             if translated is exc:
                 raise
             raise translated from exc
@@ -248,7 +251,8 @@ class TrinoEngine:
         """The snapshots the published tags point at, asked of Trino in the background at
         most every ``api_version_check_seconds`` while requests go on with the version known:
         results read under one version are reused until a publish moves a tag. None, so
-        nothing is reused, when the check is off or Trino could not tell."""
+        nothing is reused, when the check is off, Trino could not tell or a query found
+        Trino unavailable since the last check."""
         every = self._settings.api_version_check_seconds
         if every <= 0:
             return None
@@ -259,13 +263,23 @@ class TrinoEngine:
         return self._version
 
     def _refresh_version(self) -> None:
+        generation = self._version_generation
         try:
-            self._version = self._published_snapshots()
+            version = self._published_snapshots()
         except Exception:  # Trino down, no marts yet: the queries themselves say so
-            self._version = None
+            version = None
         finally:
             self._version_checked = time.monotonic()
             self._version_refresh.release()
+        if generation == self._version_generation:  # no failure seen since it started
+            self._version = version
+
+    def _forget_version(self) -> None:
+        """Nothing is reused until a check succeeds again: when a query finds Trino down,
+        the API answers 503 like Trino itself instead of serving what it kept."""
+        self._version_generation += 1
+        self._version = None
+        self._version_checked = -math.inf
 
     def _published_snapshots(self) -> str | None:
         tables = self.fetch_all(
@@ -287,11 +301,6 @@ class TrinoEngine:
 
 
 def create_engine(settings: ApiSettings) -> QueryEngine:
-    from api.cache import CachingEngine
-
-    engine: QueryEngine = (
-        TrinoEngine(settings) if settings.engine == "trino" else DuckDBServingEngine(settings)
-    )
-    if settings.api_cache_entries > 0:
-        engine = CachingEngine(engine, settings.api_cache_entries)
-    return engine
+    if settings.engine == "trino":
+        return TrinoEngine(settings)
+    return DuckDBServingEngine(settings)
