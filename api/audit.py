@@ -1,7 +1,8 @@
 """The audit log of customer-segment reads and exports: an Iceberg table in the warehouse.
 
-Requests only enqueue a row; a background thread appends what is queued every second (and
-at shutdown), so a read never waits for an Iceberg commit. No row is ever dropped: rows a
+Requests only enqueue a row; a background thread appends what is queued every
+``interval_seconds`` (DATAPLAT_API_AUDIT_FLUSH_SECONDS, 10 s in the API) and at shutdown, so
+a read never waits for an Iceberg commit. No row is ever dropped: rows a
 failed append did not write are kept and written first by the next flush. The queue is
 bounded: when the table cannot be written for long enough to fill it, a segment read that
 cannot be audited is refused (``AuditUnavailable``, a 503) rather than served unaudited.
@@ -13,9 +14,11 @@ import json
 import queue
 import threading
 from datetime import UTC, date, datetime
+from functools import partial
 
 import pyarrow as pa
 import structlog
+from anyio import to_thread
 from pyiceberg.exceptions import CommitFailedException
 
 from api.settings import ApiSettings
@@ -36,7 +39,9 @@ class AuditLog:
         interval_seconds: float = 1.0,
         max_queued: int = 10_000,
         wait_seconds: float = 10.0,
+        kept_snapshots: int = 100,
     ):
+        self._kept_snapshots = kept_snapshots
         self._wait = wait_seconds
         self._settings = settings
         self._queue: queue.Queue[dict] = queue.Queue(maxsize=max_queued)
@@ -50,8 +55,28 @@ class AuditLog:
         self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
         self._thread.start()
 
-    def record(
-        self,
+    def record(self, *, wait_for_room: bool = False, **fields) -> None:
+        """Queues one row (the fields of ``_row``). When the queue is full it waits for
+        room: as long as it takes with ``wait_for_room`` (a download already sent), else a
+        few seconds, then raises ``AuditUnavailable``."""
+        try:
+            self._queue.put(self._row(**fields), timeout=None if wait_for_room else self._wait)
+        except queue.Full as exc:
+            raise AuditUnavailable(
+                f"the audit log has {self._queue.qsize():,} reads waiting to be written; "
+                "the audit table cannot be written (see the API's log): retry later"
+            ) from exc
+
+    async def arecord(self, **fields) -> None:
+        """``record`` from the event loop: queued at once while there is room; a wait for
+        room happens on a worker thread."""
+        try:
+            self._queue.put_nowait(self._row(**fields))
+        except queue.Full:
+            await to_thread.run_sync(partial(self.record, **fields))
+
+    @staticmethod
+    def _row(
         *,
         key_id: str,
         key_name: str,
@@ -62,23 +87,12 @@ class AuditLog:
         parameters: dict,
         page: int | None,
         rows: int,
-        wait_for_room: bool = False,
-    ) -> None:
-        """Queues one row. When the queue is full it waits for room: as long as it takes with
-        ``wait_for_room`` (a download already sent), else a few seconds, then raises
-        ``AuditUnavailable``."""
-        row = {
+    ) -> dict:
+        return {
             "read_at": datetime.now(UTC), "key_id": key_id, "key_name": key_name,
             "segment": segment, "mall_id": mall_id, "as_of": as_of, "format": format,
             "parameters": json.dumps(parameters, sort_keys=True), "page": page, "rows": rows,
         }  # fmt: skip
-        try:
-            self._queue.put(row, timeout=None if wait_for_room else self._wait)
-        except queue.Full as exc:
-            raise AuditUnavailable(
-                f"the audit log has {self._queue.qsize():,} reads waiting to be written; "
-                "the audit table cannot be written (see the API's log): retry later"
-            ) from exc
 
     def flush(self) -> int:
         """Appends what is queued (rows an earlier flush could not write first); returns how
@@ -98,6 +112,7 @@ class AuditLog:
                 try:
                     self._table.append(data)
                     written, self._unwritten = len(self._unwritten), []
+                    self._expire_old_snapshots()
                     return written
                 except CommitFailedException:
                     # Another API process committed first: read the new state and retry.
@@ -107,6 +122,25 @@ class AuditLog:
                 f"could not append {len(self._unwritten)} audit rows after 5 attempts; "
                 "they stay queued"
             )
+
+    def _expire_old_snapshots(self) -> None:
+        """Every append is a snapshot, and pyiceberg copies the table's metadata, every
+        snapshot in it, several times per commit: past twice ``kept_snapshots`` the oldest
+        are expired, so an append costs the same after a month of reads as on the first day
+        (daily maintenance alone would let a week of appends pile up). No row goes: each
+        snapshot only added rows, and the current one holds them all."""
+        metadata = self._table.metadata
+        if len(metadata.snapshots) <= 2 * self._kept_snapshots:
+            return
+        newest = sorted(metadata.snapshots, key=lambda s: s.timestamp_ms)
+        kept = {s.snapshot_id for s in newest[-self._kept_snapshots :]}
+        kept |= {ref.snapshot_id for ref in metadata.refs.values()}
+        doomed = [s.snapshot_id for s in metadata.snapshots if s.snapshot_id not in kept]
+        try:
+            self._table.maintenance.expire_snapshots().by_ids(doomed).commit()
+        except Exception:  # the rows are written; the next append tries again
+            log.warning("audit snapshot expiry failed", exc_info=True)
+            self._table = self._table.refresh()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

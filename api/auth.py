@@ -65,7 +65,7 @@ class Principal:
             raise self._deny(f"customer segments of mall {mall_id}", f"crm:{mall_id}:read")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -74,7 +74,7 @@ def authenticate(
     if credentials is None:
         raise HTTPException(401, "an API key is required: send `Authorization: Bearer <key>`",
                             headers=unauthorized)  # fmt: skip
-    key = store.verify(credentials.credentials)
+    key = await store.verify_shared(credentials.credentials)
     if key is None:
         raise HTTPException(401, "the API key is unknown or revoked", headers=unauthorized)
     wait = request.app.state.rate_limiter.retry_after(key.key_id)

@@ -4,60 +4,54 @@ Published marts never change: `dataplat transform` publishes a new file (embedde
 the published tags onto new snapshots (Trino). So the rows of a query can be kept, keyed by
 the engine's ``version()``, the SQL and its parameters, and served again without asking the
 engine. The next publish changes the version and empties the cache. While an engine cannot
-name its version (``None``), every query is asked of it.
+name its version (``None``), nothing is kept.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from cachetools import LRUCache
 
-from api.engine import QueryEngine
+Rows = list[dict[str, Any]]
 
 
-class CachingEngine:
-    """A QueryEngine that keeps ``fetch_all`` results of the current marts version: at most
-    ``max_entries`` results of at most ``max_rows`` rows each (streams are never kept)."""
+def result_key(sql: str, params: Sequence[Any]) -> Hashable | None:
+    """What identifies a query's result within one version; None when a parameter cannot
+    be part of a key (then the query is never kept)."""
+    key = (sql, *params)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
-    def __init__(self, engine: QueryEngine, max_entries: int, max_rows: int = 10_000):
-        self._engine = engine
+
+class ResultCache:
+    """At most ``max_entries`` results of at most ``max_rows`` rows each, all of one version.
+
+    Used from the event loop only (api/marts_reader.py), so it needs no lock. Callers get and give
+    rows they must not change: api/marts_reader.py hands out copies."""
+
+    def __init__(self, max_entries: int, max_rows: int = 10_000):
+        self._results: LRUCache[Hashable, Rows] = LRUCache(max_entries)
         self._max_rows = max_rows
-        self._results: LRUCache[tuple, list[dict[str, Any]]] = LRUCache(max_entries)
         self._version: str | None = None
-        self._lock = threading.Lock()
 
-    def version(self) -> str | None:
-        return self._engine.version()
-
-    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        version = self._engine.version()
-        key: tuple | None = (sql, *params)
-        try:
-            hash(key)
-        except TypeError:  # a parameter that cannot be a key: ask the engine
-            key = None
+    def get(self, version: str | None, key: Hashable | None) -> Rows | None:
         if version is None or key is None:
-            return self._engine.fetch_all(sql, params)
-        with self._lock:
-            if version != self._version:
-                self._results.clear()
-                self._version = version
-            rows = self._results.get(key)
-        if rows is None:
-            rows = self._engine.fetch_all(sql, params)
-            if len(rows) <= self._max_rows:
-                with self._lock:
-                    if version == self._version:
-                        self._results[key] = rows
-        return [dict(row) for row in rows]  # copies: callers may change what they get
+            return None
+        if version != self._version:  # a publish since: nothing kept is current
+            self._results.clear()
+            self._version = version
+            return None
+        return self._results.get(key)
 
-    def stream(
-        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
-    ) -> tuple[list[str], Iterator[list[tuple]]]:
-        return self._engine.stream(sql, params, batch_size)
-
-    def ping(self) -> None:
-        self._engine.ping()
+    def put(self, version: str | None, key: Hashable | None, rows: Rows) -> None:
+        """Keeps ``rows`` read under ``version`` (asked of ``get`` first) unless another
+        version became current while they were read."""
+        if version is None or key is None or len(rows) > self._max_rows:
+            return
+        if version == self._version:
+            self._results[key] = rows

@@ -7,7 +7,7 @@ from datetime import date
 
 from fastapi import HTTPException
 
-from api.engine import QueryEngine
+from api.marts_reader import MartsReader
 
 
 @dataclass(frozen=True)
@@ -22,22 +22,23 @@ class Coverage:
             )
 
 
-def data_coverage(engine: QueryEngine) -> Coverage:
-    row = engine.fetch_all(
+async def data_coverage(reader: MartsReader) -> Coverage:
+    rows = await reader.rows(
         "select min(date_kst) as first, max(date_kst) as last from marts.platform_visitors_daily"
-    )[0]
+    )
+    row = rows[0]
     if row["first"] is None:
         raise HTTPException(404, "the marts hold no days yet: ingest data and run the transform")
     return Coverage(row["first"], row["last"])
 
 
-def require_as_of_day(engine: QueryEngine, as_of: date) -> None:
+async def require_as_of_day(reader: MartsReader, as_of: date) -> None:
     """As-of marts are built for every KST day with traffic."""
-    data_coverage(engine).require(as_of, name="as_of")
+    (await data_coverage(reader)).require(as_of, name="as_of")
 
 
-def require_known_mall(engine: QueryEngine, mall_id: int) -> None:
-    rows = engine.fetch_all(
+async def require_known_mall(reader: MartsReader, mall_id: int) -> None:
+    rows = await reader.rows(
         "select 1 as known from marts.dim_malls where mall_id = ? "
         "union all select 1 from marts.mall_visitors_daily where mall_id = ? limit 1",
         [mall_id, mall_id],

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.audit import AuditLog
-from api.engine import QueryEngine
+from api.marts_reader import MartsReader
 from api.settings import ApiSettings
 
 
@@ -18,8 +18,8 @@ async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-async def get_engine(request: Request) -> QueryEngine:
-    return request.app.state.engine
+async def get_reader(request: Request) -> MartsReader:
+    return request.app.state.reader
 
 
 async def get_audit(request: Request) -> AuditLog:
@@ -28,4 +28,4 @@ async def get_audit(request: Request) -> AuditLog:
 
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-EngineDep = Annotated[QueryEngine, Depends(get_engine)]
+ReaderDep = Annotated[MartsReader, Depends(get_reader)]

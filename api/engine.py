@@ -31,7 +31,7 @@ class EngineUnavailable(RuntimeError):
         self.detail = detail
 
 
-NO_MARTS = "no published marts: run `dataplat transform` (or `dataplat demo`) first"
+NO_MARTS = "no published reader: run `dataplat transform` (or `dataplat demo`) first"
 MISSING_MART = "the published marts lack a table the API reads: run `dataplat transform`"
 
 
@@ -301,11 +301,6 @@ class TrinoEngine:
 
 
 def create_engine(settings: ApiSettings) -> QueryEngine:
-    from api.cache import CachingEngine
-
-    engine: QueryEngine = (
-        TrinoEngine(settings) if settings.engine == "trino" else DuckDBServingEngine(settings)
-    )
-    if settings.api_cache_entries > 0:
-        engine = CachingEngine(engine, settings.api_cache_entries)
-    return engine
+    if settings.engine == "trino":
+        return TrinoEngine(settings)
+    return DuckDBServingEngine(settings)

@@ -11,12 +11,15 @@ import hmac
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from cachetools import TTLCache
+
+from api.shared_calls import SharedCalls
 
 SCOPE_PATTERN = re.compile(r"^(platform:read|(mall|crm):[1-9][0-9]{0,18}:read)$")
 
@@ -51,18 +54,21 @@ def _digest(token: str) -> str:
 
 
 class KeyStore:
-    """Keys in a database. ``verify`` may trust a key it verified less than
-    ``cache_seconds`` ago without asking the database (a revocation then takes that long)."""
+    """Keys in a database. A key verified less than ``cache_seconds`` ago may be trusted
+    without asking the database again (a revocation then takes that long)."""
 
     def __init__(self, uri: str, cache_seconds: float = 0):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self._engine = sa.create_engine(uri)
         metadata.create_all(self._engine)
-        self._verified: TTLCache[str, ApiKey] | None = (
+        self._cache_seconds = cache_seconds
+        # token digest -> (key, when it was verified); gone after cache_seconds
+        self._verified: TTLCache[str, tuple[ApiKey, float]] | None = (
             TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None
         )
         self._lock = threading.Lock()
+        self._lookups = SharedCalls()
 
     def create(self, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         """A new key and its token; the token is shown once and never stored."""
@@ -101,21 +107,44 @@ class KeyStore:
             )
         return result.rowcount == 1
 
+    async def verify_shared(self, token: str) -> ApiKey | None:
+        """``verify`` from the event loop. A key verified less than ``cache_seconds`` ago is
+        answered at once; past half that time it is verified again in the background, so
+        the requests of a busy key never all wait for the database together. Any other
+        token is looked up on a worker thread, once for every request bringing it meanwhile."""
+        digest = _digest(token)
+        cached = self._cached(digest)
+        if cached is None:
+            return await self._lookups.run(digest, self._verify_now, token)
+        key, verified_at = cached
+        if time.monotonic() - verified_at > self._cache_seconds / 2:
+            self._lookups.start(digest, self._verify_now, token)
+        return key
+
     def verify(self, token: str) -> ApiKey | None:
         """The active key a token belongs to, or None."""
+        cached = self._cached(_digest(token))
+        return cached[0] if cached is not None else self._verify_now(token)
+
+    def _cached(self, digest: str) -> tuple[ApiKey, float] | None:
+        if self._verified is None:
+            return None
+        with self._lock:
+            return self._verified.get(digest)
+
+    def _verify_now(self, token: str) -> ApiKey | None:
+        """Asks the database, and keeps (or, revoked, forgets) what it says."""
         match = re.fullmatch(r"dp_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}", token)
         if not match:
             return None
         digest = _digest(token)
+        key = self._lookup(match.group(1), digest)
         if self._verified is not None:
             with self._lock:
-                known = self._verified.get(digest)
-            if known is not None:
-                return known
-        key = self._lookup(match.group(1), digest)
-        if key is not None and self._verified is not None:
-            with self._lock:
-                self._verified[digest] = key
+                if key is None:
+                    self._verified.pop(digest, None)
+                else:
+                    self._verified[digest] = (key, time.monotonic())
         return key
 
     def _lookup(self, key_id: str, digest: str) -> ApiKey | None:

@@ -15,6 +15,7 @@ from api.audit import AuditLog, AuditUnavailable
 from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
+from api.marts_reader import MartsReader
 from api.routers import crm, health, orders, platform, visitors
 from api.settings import ApiSettings, get_settings
 
@@ -64,10 +65,11 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine or create_engine(settings)
+    app.state.reader = MartsReader(engine or create_engine(settings), settings.api_cache_entries)
     app.state.key_store = KeyStore(settings.auth_db_uri, settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.audit = AuditLog(settings)
+    app.state.audit = AuditLog(settings, settings.api_audit_flush_seconds,
+                               settings.api_audit_max_queued)  # fmt: skip
     app.include_router(health.router)
     for router in (visitors.router, orders.router, crm.router, platform.router):
         app.include_router(router)

@@ -1,17 +1,17 @@
-"""Reading a per-bucket series from the marts: the mall's table, or the platform's."""
+"""Reading a per-bucket series from the reader: the mall's table, or the platform's."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from api.engine import QueryEngine
+from api.marts_reader import MartsReader
 
 BUCKET_COLUMNS = {"hourly": "hour_kst", "daily": "date_kst", "monthly": "month_kst"}
 
 
-def series(
-    engine: QueryEngine,
+async def series(
+    reader: MartsReader,
     kind: str,
     grain: str,
     columns: tuple[str, ...],
@@ -28,6 +28,6 @@ def series(
     where, params = f"{bucket} between ? and ?", [first, last]
     if mall_id is not None:
         where, params = f"{where} and mall_id = ?", [*params, mall_id]
-    rows = engine.fetch_all(f"select {bucket}, {', '.join(columns)} from {table} where {where}",
+    rows = await reader.rows(f"select {bucket}, {', '.join(columns)} from {table} where {where}",
                             params)  # fmt: skip
     return {row.pop(bucket): row for row in rows}

@@ -23,6 +23,11 @@ class ApiSettings(EngineSettings):
     # On Trino: how often to ask which snapshots are published (results are reused in
     # between, so a publish shows this much later); 0: every request reads Trino.
     api_version_check_seconds: float = Field(default=2.0, ge=0)
+    # Segment reads are audited: the queued rows are appended to the audit table this often
+    # (each append is an Iceberg commit, and a commit holds the API's CPU for a moment); at
+    # most this many rows wait, then segment reads are refused (503) until they are written.
+    api_audit_flush_seconds: float = Field(default=10.0, gt=0)
+    api_audit_max_queued: int = Field(default=50_000, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_daily_range_days: int = 366

@@ -128,6 +128,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path("data"))
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds of the same load before each cell, not counted")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `sudo apt-get install wrk` (Debian package)")
@@ -147,14 +149,17 @@ def main() -> None:
     try:
         _wait_ready(server, base, log)
         first, last = _days(base, token)
-        table = Table(title=f"API over HTTP on {args.engine}, {args.seconds:.0f} s per cell, "
-                            f"days {first} to {last}")  # fmt: skip
+        table = Table(title=f"API over HTTP on {args.engine}, {args.seconds:.0f} s per cell "
+                            f"after {args.warmup:.0f} s of warm-up, days {first} to "
+                            f"{last}")  # fmt: skip
         for column in ("endpoint", "clients", "requests/s", "p50 ms", "p99 ms", "not 200"):
             table.add_column(column, justify="left" if column == "endpoint" else "right")
         failed = 0
         for name, path in ENDPOINTS.items():
             url = base + path.format(first=first, last=last)
             for clients in (int(c) for c in args.clients.split(",")):
+                if args.warmup > 0:  # connections opened, the answers' cache filled
+                    wrk(url, token, clients, args.warmup)
                 cell = wrk(url, token, clients, args.seconds)
                 failed += cell.not_200
                 table.add_row(name, str(clients), f"{cell.requests_per_second:,.0f}",

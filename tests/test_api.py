@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,8 +15,10 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from api.engine import DuckDBServingEngine
 from api.keys import KeyStore
 from api.main import create_app
+from api.marts_reader import MartsReader
 from api.settings import ApiSettings as Settings
 from transform.build import publish_marts
 from transform.settings import TransformSettings
@@ -261,3 +264,34 @@ def test_republishing_while_serving_fails_no_request(settings: Settings):
     # Each answer is one published version: the original figure plus that version's bump.
     assert {hits - PLATFORM_DAILY[0][1][2] for _, hits in answers} <= set(range(16))
     assert len(list(settings.serving_dir.glob("marts-*.duckdb"))) == 3  # old files cleaned up
+
+
+def test_concurrent_requests_share_one_engine_read_until_a_publish(settings: Settings):
+    """A cold cache (a start, a publish) asked for the same figures by many requests at once
+    sends one query to the engine; the next publish is read again."""
+
+    class CountingEngine(DuckDBServingEngine):  # the real engine, counting its reads
+        reads = 0
+
+        def fetch_all(self, sql, params=()):
+            CountingEngine.reads += 1
+            time.sleep(0.05)  # a slow engine: the other requests arrive while it reads
+            return super().fetch_all(sql, params)
+
+    reader = MartsReader(CountingEngine(settings), cache_entries=100)
+    sql = "select hits from marts.platform_visitors_daily where date_kst = ?"
+
+    async def ask(times: int) -> list[list[dict]]:
+        return await asyncio.gather(*(reader.rows(sql, [date(2026, 1, 31)]) for _ in range(times)))
+
+    answers = asyncio.run(ask(20))
+    assert CountingEngine.reads == 1
+    assert answers == [[{"hits": PLATFORM_DAILY[0][1][2]}]] * 20
+    answers[0][0]["hits"] = -1  # what a caller changes is its own copy
+    assert asyncio.run(ask(5)) == [[{"hits": PLATFORM_DAILY[0][1][2]}]] * 5
+    assert CountingEngine.reads == 1  # kept
+    build = TransformSettings(home=settings.home)
+    build_marts(build.duckdb_path, bump=100)
+    publish_marts(build)
+    assert asyncio.run(ask(5)) == [[{"hits": PLATFORM_DAILY[0][1][2] + 100}]] * 5
+    assert CountingEngine.reads == 2

@@ -3,6 +3,7 @@ audit log, rate limiting, hostile input and schema fuzzing."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -295,3 +296,28 @@ def test_a_key_revoked_while_the_api_runs_is_refused_within_the_cache_time(tmp_p
     assert serving.verify(token) is None
     assert KeyStore(uri).verify(token) is None  # without a cache: refused at once
     assert serving.verify("dp_" + key.key_id + "_" + "x" * 43) is None  # a wrong secret
+
+
+def test_the_api_verifies_a_busy_key_again_in_the_background_and_sees_a_revocation(
+    tmp_path: Path,
+):
+    """Past half the cache time a key is verified again while requests go on with the key
+    known (they never all wait for the database together), and a revocation found that
+    way refuses the key before the cache time ends."""
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    serving = KeyStore(uri, cache_seconds=4.0)
+    key, token = serving.create("revoked-later", ["platform:read"])
+
+    async def requests() -> None:
+        assert (await serving.verify_shared(token)).key_id == key.key_id
+        assert KeyStore(uri).revoke(key.key_id)
+        assert (await serving.verify_shared(token)).key_id == key.key_id  # from the cache
+        await asyncio.sleep(2.1)  # past half the cache time
+        assert (await serving.verify_shared(token)).key_id == key.key_id  # and a re-check
+        deadline = time.monotonic() + 1.5  # well before the 4 s are over
+        while await serving.verify_shared(token) is not None:
+            assert time.monotonic() < deadline, "the background check did not see the revocation"
+            await asyncio.sleep(0.05)
+        assert await serving.verify_shared("dp_" + key.key_id + "_" + "x" * 43) is None
+
+    asyncio.run(requests())

@@ -78,3 +78,19 @@ def test_the_audit_table_is_maintained_like_the_raw_tables(tmp_path: Path):
     assert report.table == AUDIT_TABLE
     assert report.files_compacted == 5 and report.files_written == 1
     assert audit_rows(settings) == 5
+
+
+def test_the_audit_table_keeps_a_bounded_history_and_every_row(tmp_path: Path):
+    """An append per flush, for as long as the API runs: the API expires the oldest
+    snapshots itself, so the cost of an append does not grow with its history."""
+    settings = ApiSettings(home=tmp_path / "home")
+    audit = AuditLog(settings, interval_seconds=3600, kept_snapshots=2)
+    try:
+        for _ in range(9):
+            audit.record(**READ)
+            assert audit.flush() == 1
+            snapshots = open_catalog(settings).load_table(AUDIT_TABLE).metadata.snapshots
+            assert len(snapshots) <= 2 * 2  # 9 appends: the oldest were expired
+    finally:
+        audit.close()
+    assert audit_rows(settings) == 9

@@ -31,10 +31,10 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def marts_the_api_reads() -> set[str]:
     """Every mart named in the API's SQL, and the per-mall and platform-wide series tables
-    its routers read through api/series.py (`series(engine, "<kind>", "<grain>", ...)`)."""
+    its routers read through api/series.py (`series(reader, "<kind>", "<grain>", ...)`)."""
     source = "\n".join(path.read_text() for path in API.rglob("*.py"))
     named = set(re.findall(r"marts\.([a-z_]+)\b", source))
-    series = re.findall(r'series\(\s*engine,\s*"([a-z]+)",\s*"([a-z]+)"', source)
+    series = re.findall(r'series\(\s*reader,\s*"([a-z]+)",\s*"([a-z]+)"', source)
     assert series, "the series calls were not found: update this scan"
     named |= {f"{scope}_{kind}_{grain}" for kind, grain in series for scope in ("mall", "platform")}
     return named

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.auth import PrincipalDep
 from api.coverage import require_as_of_day, require_known_mall
-from api.deps import AuditDep, EngineDep
+from api.deps import AuditDep, ReaderDep
 from api.exports import csv_download, xlsx_download
 from api.ranges import months_before_end_of
 from api.schemas.common import ERROR_RESPONSES, MAX_ID
@@ -91,8 +91,8 @@ def _filters(
     ),
     response_model=RecentHighValuePage | AbandonedCartPage | UnusedCouponsPage,
 )
-def segment_members(
-    engine: EngineDep,
+async def segment_members(
+    reader: ReaderDep,
     principal: PrincipalDep,
     audit: AuditDep,
     segment: Annotated[
@@ -118,8 +118,8 @@ def segment_members(
             404, f"unknown segment {segment!r}; known segments: {', '.join(SEGMENTS)}"
         )
     spec = SEGMENTS[segment]
-    require_as_of_day(engine, as_of)
-    require_known_mall(engine, mall_id)
+    await require_as_of_day(reader, as_of)
+    await require_known_mall(reader, mall_id)
     where, params, parameters = _filters(segment, mall_id, as_of, months, min_amount)
     query = f"select {_select_list(spec)} from {spec.table} where {where} order by member_id"
     audited = {
@@ -127,7 +127,7 @@ def segment_members(
         "mall_id": mall_id, "as_of": as_of, "format": format.value, "parameters": parameters,
     }  # fmt: skip
     if format is not Format.json:
-        columns, batches = engine.stream(query, params)
+        columns, batches = await reader.stream(query, params)
 
         def counted() -> Iterator[list[tuple]]:
             rows = 0
@@ -141,8 +141,9 @@ def segment_members(
         filename = f"{segment}_mall{mall_id}_{as_of}"
         download = csv_download if format is Format.csv else xlsx_download
         return download(columns, counted(), filename)
-    total = engine.fetch_all(f"select count(*) as n from {spec.table} where {where}", params)[0]
-    rows = engine.fetch_all(
+    count = await reader.rows(f"select count(*) as n from {spec.table} where {where}", params)
+    total = count[0]["n"]
+    rows = await reader.rows(
         f"{query} offset ? limit ?", [*params, (page - 1) * page_size, page_size]
     )
     # The marts hold KST wall-clock times; JSON says so with the offset.
@@ -150,7 +151,7 @@ def segment_members(
         {k: v.replace(tzinfo=KST) if isinstance(v, datetime) else v for k, v in row.items()}
         for row in rows
     ]
-    audit.record(**audited, page=page, rows=len(items))
+    await audit.arecord(**audited, page=page, rows=len(items))
     return spec.page_model(
         segment=segment,
         mall_id=mall_id,
@@ -158,6 +159,6 @@ def segment_members(
         parameters=parameters,
         page=page,
         page_size=page_size,
-        total=total["n"],
+        total=total,
         items=items,
     )

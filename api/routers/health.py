@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import EngineDep
+from api.deps import ReaderDep
 from api.schemas.common import ERROR_RESPONSES
 
 router = APIRouter(tags=["health"])
@@ -14,7 +14,7 @@ class Health(BaseModel):
 
 
 @router.get("/liveness", summary="The process is up", response_model=Health)
-def liveness() -> Health:
+async def liveness() -> Health:
     return Health(status="alive")
 
 
@@ -24,6 +24,6 @@ def liveness() -> Health:
     response_model=Health,
     responses={503: ERROR_RESPONSES[503]},
 )
-def readiness(engine: EngineDep) -> Health:
-    engine.ping()  # EngineUnavailable becomes a 503 with the reason
+async def readiness(reader: ReaderDep) -> Health:
+    await reader.ping()  # EngineUnavailable becomes a 503 with the reason
     return Health(status="ready")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 
 from api.auth import PrincipalDep
 from api.coverage import Coverage, data_coverage, require_known_mall
-from api.deps import EngineDep, SettingsDep
-from api.engine import QueryEngine
+from api.deps import ReaderDep, SettingsDep
+from api.marts_reader import MartsReader
 from api.ranges import MONTH_PATTERN, checked_days, checked_months
 from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.orders import (
@@ -44,16 +44,17 @@ Start = Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive)
 End = Annotated[date, Query(description="Last KST day, YYYY-MM-DD (inclusive).")]
 
 
-def _orders_coverage(engine: QueryEngine) -> Coverage:
+async def _orders_coverage(reader: MartsReader) -> Coverage:
     """Orders reach back before the traffic (order history); the data ends with the traffic."""
-    traffic = data_coverage(engine)
-    first = engine.fetch_all("select min(date_kst) as first from marts.platform_orders_daily")[0]
-    return Coverage(min(first["first"] or traffic.first, traffic.first), traffic.last)
+    traffic = await data_coverage(reader)
+    rows = await reader.rows("select min(date_kst) as first from marts.platform_orders_daily")
+    first = rows[0]["first"] or traffic.first
+    return Coverage(min(first, traffic.first), traffic.last)
 
 
 @router.get("/daily", summary="Orders paid, revenue, AOV and cancellations per KST day")
-def daily(
-    engine: EngineDep,
+async def daily(
+    reader: ReaderDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     start: Start,
@@ -62,9 +63,9 @@ def daily(
 ) -> DailyOrdersResponse:
     principal.require_mall(mall_id)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
-    days = checked_days(start, end, settings, _orders_coverage(engine))
-    by_day = series(engine, "orders", "daily", ORDER_METRICS, start, end, mall_id)
+        await require_known_mall(reader, mall_id)
+    days = checked_days(start, end, settings, await _orders_coverage(reader))
+    by_day = await series(reader, "orders", "daily", ORDER_METRICS, start, end, mall_id)
     return DailyOrdersResponse(
         scope="mall" if mall_id else "platform",
         mall_id=mall_id,
@@ -75,8 +76,8 @@ def daily(
 
 
 @router.get("/monthly", summary="Orders paid, revenue, AOV and cancellations per KST month")
-def monthly(
-    engine: EngineDep,
+async def monthly(
+    reader: ReaderDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
@@ -85,12 +86,12 @@ def monthly(
 ) -> MonthlyOrdersResponse:
     principal.require_mall(mall_id)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
-    months = checked_months(start, end, settings, _orders_coverage(engine))
+        await require_known_mall(reader, mall_id)
+    months = checked_months(start, end, settings, await _orders_coverage(reader))
     items = []
     if months:
-        by_month = series(
-            engine, "orders", "monthly", ORDER_METRICS, months[0], months[-1], mall_id
+        by_month = await series(
+            reader, "orders", "monthly", ORDER_METRICS, months[0], months[-1], mall_id
         )
         items = [
             MonthlyOrders(month=m.strftime("%Y-%m"), **by_month.get(m, NO_ORDERS)) for m in months
@@ -101,8 +102,8 @@ def monthly(
 
 
 @router.get("/funnel", summary="Sessions reaching each funnel step per KST day")
-def funnel(
-    engine: EngineDep,
+async def funnel(
+    reader: ReaderDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     start: Start,
@@ -111,9 +112,9 @@ def funnel(
 ) -> FunnelResponse:
     principal.require_mall(mall_id)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
-    days = checked_days(start, end, settings, data_coverage(engine))
-    by_day = series(engine, "funnel", "daily", FUNNEL_COLUMNS, start, end, mall_id)
+        await require_known_mall(reader, mall_id)
+    days = checked_days(start, end, settings, await data_coverage(reader))
+    by_day = await series(reader, "funnel", "daily", FUNNEL_COLUMNS, start, end, mall_id)
     return FunnelResponse(
         scope="mall" if mall_id else "platform",
         mall_id=mall_id,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import PrincipalDep
 from api.coverage import require_as_of_day, require_known_mall
-from api.deps import EngineDep
+from api.deps import ReaderDep
 from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.platform import (
     AppInstallsResponse,
@@ -33,8 +33,8 @@ class RankBy(StrEnum):
 
 
 @router.get("/app-installs", summary="App installs as of a day, per platform and per mall")
-def app_installs(
-    engine: EngineDep,
+async def app_installs(
+    reader: ReaderDep,
     principal: PrincipalDep,
     as_of: AsOf,
     mall_id: Annotated[
@@ -42,21 +42,21 @@ def app_installs(
     ] = None,
 ) -> AppInstallsResponse:
     principal.require_mall(mall_id)
-    require_as_of_day(engine, as_of)
+    await require_as_of_day(reader, as_of)
     where, params = "as_of_date = ?", [as_of]
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
+        await require_known_mall(reader, mall_id)
         where, params = where + " and mall_id = ?", [as_of, mall_id]
     sums = "cast(sum(installs_total) as bigint) as installs_total, " \
            "cast(sum(installs_active) as bigint) as installs_active"  # fmt: skip
     table = "marts.platform_app_installs_daily"
-    by_platform = engine.fetch_all(
+    by_platform = await reader.rows(
         f"select platform, {sums} from {table} where {where} group by platform order by platform",
         params,
     )
     by_mall = []
     if mall_id is None:
-        by_mall = engine.fetch_all(
+        by_mall = await reader.rows(
             f"select mall_id, {sums} from {table} where {where} group by mall_id order by mall_id",
             params,
         )
@@ -71,17 +71,17 @@ def app_installs(
 
 
 @router.get("/mall-ranking", summary="Active malls ranked by size as of a day")
-def mall_ranking(
-    engine: EngineDep,
+async def mall_ranking(
+    reader: ReaderDep,
     principal: PrincipalDep,
     as_of: AsOf,
     by: Annotated[RankBy, Query(description="The figure to rank by.")] = RankBy.revenue,
     limit: Annotated[int, Query(ge=1, le=10_000, description="How many malls.")] = 100,
 ) -> MallRankingResponse:
     principal.require_platform()
-    require_as_of_day(engine, as_of)
+    await require_as_of_day(reader, as_of)
     # `by` is an enum member: the column name comes from an allow-list, never from the request.
-    rows = engine.fetch_all(
+    rows = await reader.rows(
         f"select {by.value}_rank as rank, mall_id, members, products, orders_paid, revenue, "
         "members_rank, products_rank, orders_paid_rank, revenue_rank "
         f"from marts.mall_ranking_daily where as_of_date = ? "

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import PrincipalDep
 from api.coverage import data_coverage, require_known_mall
-from api.deps import EngineDep, SettingsDep
+from api.deps import ReaderDep, SettingsDep
 from api.ranges import MONTH_PATTERN, checked_days, checked_months
 from api.schemas.common import ERROR_RESPONSES, MAX_ID
 from api.schemas.visitors import (
@@ -55,17 +55,17 @@ def _scope(mall_id: int | None) -> str:
 
 
 @router.get("/hourly", summary="Visitor statistics per KST hour of one day")
-def hourly(
-    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: MallId = None
+async def hourly(
+    reader: ReaderDep, principal: PrincipalDep, date: Day, mall_id: MallId = None
 ) -> HourlyResponse:
     principal.require_mall(mall_id)
-    coverage = data_coverage(engine)
+    coverage = await data_coverage(reader)
     coverage.require(date)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
+        await require_known_mall(reader, mall_id)
     start = datetime(date.year, date.month, date.day)
-    rows = series(
-        engine, "visitors", "hourly", METRICS, start, start + timedelta(hours=23), mall_id
+    rows = await series(
+        reader, "visitors", "hourly", METRICS, start, start + timedelta(hours=23), mall_id
     )
     by_hour = {hour.hour: figures for hour, figures in rows.items()}
     start = datetime(date.year, date.month, date.day, tzinfo=KST)
@@ -74,8 +74,8 @@ def hourly(
 
 
 @router.get("/daily", summary="Visitor statistics per KST day over a range")
-def daily(
-    engine: EngineDep,
+async def daily(
+    reader: ReaderDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[date, Query(description="First KST day, YYYY-MM-DD (inclusive).")],
@@ -84,16 +84,16 @@ def daily(
 ) -> DailyResponse:
     principal.require_mall(mall_id)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
-    days = checked_days(start, end, settings, data_coverage(engine))
-    by_day = series(engine, "visitors", "daily", METRICS, start, end, mall_id)
+        await require_known_mall(reader, mall_id)
+    days = checked_days(start, end, settings, await data_coverage(reader))
+    by_day = await series(reader, "visitors", "daily", METRICS, start, end, mall_id)
     items = [DailyItem(date=day, **by_day.get(day, ZERO)) for day in days]
     return DailyResponse(scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items)
 
 
 @router.get("/monthly", summary="Visitor statistics per KST month over a range")
-def monthly(
-    engine: EngineDep,
+async def monthly(
+    reader: ReaderDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     start: Annotated[str, Query(pattern=MONTH_PATTERN, description="First month, YYYY-MM.")],
@@ -102,11 +102,12 @@ def monthly(
 ) -> MonthlyResponse:
     principal.require_mall(mall_id)
     if mall_id is not None:
-        require_known_mall(engine, mall_id)
-    months = checked_months(start, end, settings, data_coverage(engine))
+        await require_known_mall(reader, mall_id)
+    months = checked_months(start, end, settings, await data_coverage(reader))
     items = []
     if months:
-        by_month = series(engine, "visitors", "monthly", METRICS, months[0], months[-1], mall_id)
+        first, last = months[0], months[-1]
+        by_month = await series(reader, "visitors", "monthly", METRICS, first, last, mall_id)
         items = [MonthlyItem(month=m.strftime("%Y-%m"), **by_month.get(m, ZERO)) for m in months]
     return MonthlyResponse(
         scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items
@@ -114,10 +115,10 @@ def monthly(
 
 
 @router.get("/top-malls", summary="The malls with most visitors on a KST day")
-def top_malls(engine: EngineDep, principal: PrincipalDep, date: Day) -> TopMallsResponse:
+async def top_malls(reader: ReaderDep, principal: PrincipalDep, date: Day) -> TopMallsResponse:
     principal.require_platform()
-    data_coverage(engine).require(date)
-    rows = engine.fetch_all(
+    (await data_coverage(reader)).require(date)
+    rows = await reader.rows(
         "select top_rank, mall_id, visitors from marts.top_malls_daily "
         "where date_kst = ? order by top_rank",
         [date],
@@ -129,13 +130,13 @@ def top_malls(engine: EngineDep, principal: PrincipalDep, date: Day) -> TopMalls
 
 
 @router.get("/top-pages", summary="A mall's URLs with most page views on a KST day")
-def top_pages(
-    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+async def top_pages(
+    reader: ReaderDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
 ) -> TopPagesResponse:
     principal.require_mall(mall_id)
-    data_coverage(engine).require(date)
-    require_known_mall(engine, mall_id)
-    rows = engine.fetch_all(
+    (await data_coverage(reader)).require(date)
+    await require_known_mall(reader, mall_id)
+    rows = await reader.rows(
         "select top_rank, url, page_views from marts.top_pages_daily "
         "where date_kst = ? and mall_id = ? order by top_rank",
         [date, mall_id],
@@ -145,13 +146,13 @@ def top_pages(
 
 
 @router.get("/top-products", summary="A mall's most viewed products on a KST day")
-def top_products(
-    engine: EngineDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+async def top_products(
+    reader: ReaderDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
 ) -> TopProductsResponse:
     principal.require_mall(mall_id)
-    data_coverage(engine).require(date)
-    require_known_mall(engine, mall_id)
-    rows = engine.fetch_all(
+    (await data_coverage(reader)).require(date)
+    await require_known_mall(reader, mall_id)
+    rows = await reader.rows(
         "select top_rank, product_id, product_views from marts.top_products_daily "
         "where date_kst = ? and mall_id = ? order by top_rank",
         [date, mall_id],
