@@ -39,7 +39,7 @@ class AuditLog:
         interval_seconds: float = 1.0,
         max_queued: int = 10_000,
         wait_seconds: float = 10.0,
-        kept_snapshots: int = 100,
+        kept_snapshots: int = 10,
     ):
         self._kept_snapshots = kept_snapshots
         self._wait = wait_seconds

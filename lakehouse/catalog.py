@@ -54,6 +54,22 @@ def ensure_raw_tables(catalog: SqlCatalog) -> dict[str, Table]:
     }
 
 
+# The API appends to the audit table every few seconds for as long as it runs: without these,
+# each append would add a manifest the next one reads (until maintenance compacts) and leave
+# its metadata file behind for ever.
+AUDIT_TABLE_PROPERTIES = {
+    "commit.manifest-merge.enabled": "true",  # past 100 manifests an append merges them
+    "write.metadata.delete-after-commit.enabled": "true",  # keeps the newest 100 files
+}
+
+
 def ensure_audit_table(catalog: SqlCatalog) -> Table:
     catalog.create_namespace_if_not_exists(AUDIT_NAMESPACE)
-    return catalog.create_table_if_not_exists(AUDIT_TABLE, schema=AUDIT_SCHEMA)
+    table = catalog.create_table_if_not_exists(
+        AUDIT_TABLE, schema=AUDIT_SCHEMA, properties=AUDIT_TABLE_PROPERTIES
+    )
+    missing = {k: v for k, v in AUDIT_TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+    if missing:  # a table created before these were set
+        with table.transaction() as transaction:
+            transaction.set_properties(missing)
+    return table
