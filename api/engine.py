@@ -31,7 +31,7 @@ class EngineUnavailable(RuntimeError):
         self.detail = detail
 
 
-NO_MARTS = "no published reader: run `dataplat transform` (or `dataplat demo`) first"
+NO_MARTS = "no published marts: run `dataplat transform` (or `dataplat demo`) first"
 MISSING_MART = "the published marts lack a table the API reads: run `dataplat transform`"
 
 

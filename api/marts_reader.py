@@ -1,4 +1,4 @@
-"""How the routers read the reader: ``await reader.rows(sql, params)``.
+"""How the routers read the marts: ``await reader.rows(sql, params)``.
 
 An answer the cache keeps for the published marts (api/cache.py) comes back on the event
 loop at once; anything else is asked of the engine on a worker thread (once, however many

@@ -1,4 +1,4 @@
-"""Reading a per-bucket series from the reader: the mall's table, or the platform's."""
+"""Reading a per-bucket series from the marts: the mall's table, or the platform's."""
 
 from __future__ import annotations
 
