@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 import pyarrow as pa
@@ -23,6 +23,7 @@ from pyiceberg.exceptions import CommitFailedException
 
 from api.settings import ApiSettings
 from lakehouse.catalog import ensure_audit_table, open_catalog
+from lakehouse.maintenance import expire_snapshots
 from lakehouse.tables import AUDIT_SCHEMA
 
 log = structlog.get_logger("api.audit")
@@ -129,15 +130,13 @@ class AuditLog:
         are expired, so an append costs the same after a month of reads as on the first day
         (daily maintenance alone would let a week of appends pile up). No row goes: each
         snapshot only added rows, and the current one holds them all."""
-        metadata = self._table.metadata
-        if len(metadata.snapshots) <= 2 * self._kept_snapshots:
+        snapshots = self._table.metadata.snapshots
+        if len(snapshots) <= 2 * self._kept_snapshots:
             return
-        newest = sorted(metadata.snapshots, key=lambda s: s.timestamp_ms)
-        kept = {s.snapshot_id for s in newest[-self._kept_snapshots :]}
-        kept |= {ref.snapshot_id for ref in metadata.refs.values()}
-        doomed = [s.snapshot_id for s in metadata.snapshots if s.snapshot_id not in kept]
-        try:
-            self._table.maintenance.expire_snapshots().by_ids(doomed).commit()
+        stamps = sorted(s.timestamp_ms for s in snapshots)
+        oldest_kept = datetime.fromtimestamp(stamps[-self._kept_snapshots] / 1000, UTC)
+        try:  # the maintenance step, with everything before the oldest snapshot kept
+            expire_snapshots(self._table, timedelta(0), now=oldest_kept)
         except Exception:  # the rows are written; the next append tries again
             log.warning("audit snapshot expiry failed", exc_info=True)
             self._table = self._table.refresh()
