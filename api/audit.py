@@ -37,11 +37,17 @@ class AuditLog:
     def __init__(
         self,
         settings: ApiSettings,
-        interval_seconds: float = 1.0,
-        max_queued: int = 10_000,
+        interval_seconds: float | None = None,
+        max_queued: int | None = None,
         wait_seconds: float = 10.0,
         kept_snapshots: int = 10,
     ):
+        """``interval_seconds`` and ``max_queued`` default to the settings'
+        ``api_audit_flush_seconds`` and ``api_audit_max_queued``."""
+        if max_queued is None:
+            max_queued = settings.api_audit_max_queued
+        if interval_seconds is None:
+            interval_seconds = settings.api_audit_flush_seconds
         self._kept_snapshots = kept_snapshots
         self._wait = wait_seconds
         self._settings = settings

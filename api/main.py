@@ -72,8 +72,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     app.state.reader = MartsReader(engine or create_engine(settings), settings.api_cache_entries)
     app.state.key_store = KeyStore(settings.auth_db_uri, settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.audit = AuditLog(settings, settings.api_audit_flush_seconds,
-                               settings.api_audit_max_queued)  # fmt: skip
+    app.state.audit = AuditLog(settings)
     app.include_router(health.router)
     for router in (visitors.router, orders.router, crm.router, platform.router):
         app.include_router(router)
