@@ -31,16 +31,16 @@ def result_key(sql: str, params: Sequence[Any]) -> Hashable | None:
 class ResultCache:
     """At most ``max_entries`` results of at most ``max_rows`` rows each, all of one version.
 
-    Used from the event loop only (api/marts_reader.py), so it needs no lock. Callers get and give
-    rows they must not change: api/marts_reader.py hands out copies."""
+    Used from the event loop only (api/marts_reader.py), so it needs no lock. Callers get
+    and give rows they must not change: api/marts_reader.py hands out copies."""
 
     def __init__(self, max_entries: int, max_rows: int = 10_000):
         self._results: LRUCache[Hashable, Rows] = LRUCache(max_entries)
         self._max_rows = max_rows
         self._version: str | None = None
 
-    def get(self, version: str | None, key: Hashable | None) -> Rows | None:
-        if version is None or key is None:
+    def get(self, version: str | None, key: Hashable) -> Rows | None:
+        if version is None:
             return None
         if version != self._version:  # a publish since: nothing kept is current
             self._results.clear()
@@ -48,10 +48,10 @@ class ResultCache:
             return None
         return self._results.get(key)
 
-    def put(self, version: str | None, key: Hashable | None, rows: Rows) -> None:
+    def put(self, version: str | None, key: Hashable, rows: Rows) -> None:
         """Keeps ``rows`` read under ``version`` (asked of ``get`` first) unless another
         version became current while they were read."""
-        if version is None or key is None or len(rows) > self._max_rows:
+        if version is None or len(rows) > self._max_rows:
             return
         if version == self._version:
             self._results[key] = rows

@@ -3,8 +3,8 @@
 An answer the cache keeps for the published marts (api/cache.py) comes back on the event
 loop at once; anything else is asked of the engine on a worker thread (once, however many
 requests ask for it meanwhile), so a slow query (a cold Trino, a big export) never holds up
-the requests that can be answered now. The engines
-themselves (api/engine.py) stay plain blocking code.
+the requests that can be answered now. The engines themselves (api/engine.py) stay plain
+blocking code.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ class MartsReader:
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         """The rows of a query, as dicts the caller may change."""
-        if self._cache is None:
+        key = result_key(sql, params) if self._cache is not None else None
+        if key is None:  # never kept: straight to the engine
             return await to_thread.run_sync(self.engine.fetch_all, sql, params)
-        version, key = self.engine.version(), result_key(sql, params)
+        version = self.engine.version()
         rows = self._cache.get(version, key)
-        if rows is None and key is not None:  # one read for every request asking meanwhile
+        if rows is None:  # one read for every request asking meanwhile
             rows = await self._reads.run((version, key), self.engine.fetch_all, sql, params)
             self._cache.put(version, key, rows)
-        elif rows is None:
-            rows = await to_thread.run_sync(self.engine.fetch_all, sql, params)
         return [dict(row) for row in rows]  # copies: what the cache keeps stays as read
 
     async def stream(
