@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from lakehouse.settings import EngineSettings, trino_password_field, trino_user_field
 
@@ -13,6 +13,11 @@ class ApiSettings(EngineSettings):
     # On Trino the API reads as its own principal, which may read the marts only.
     trino_user: str = trino_user_field("api")
     trino_password: SecretStr | None = trino_password_field("api")
+    # ... through the catalog whose connector only reads (infra/conf/trino/catalog): no
+    # write and no table procedure, whatever the principal's rules say.
+    trino_catalog: str = Field(
+        default="iceberg_readonly", validation_alias=AliasChoices("DATAPLAT_TRINO_API_CATALOG")
+    )
     auth_db_uri: str | None = None  # API keys (hashed); default sqlite in home
     rate_limit_per_minute: int = 600  # per API key
     # A verified key is trusted this long without asking the key store again: a revoked

@@ -56,6 +56,23 @@ def test_both_launchers_set_every_value_the_trino_files_read():
     assert needed <= native_env, f"infra/platform.py lacks {needed - native_env}"
 
 
+def _catalog_settings(name: str) -> dict[str, str]:
+    lines = (TRINO_CONF / "catalog" / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_readers_catalog_is_the_writers_catalog_with_a_read_only_connector():
+    """The API and the analysts read through iceberg_readonly: the same Iceberg tables (every
+    connection setting equal), a connector that refuses writes and table procedures, and no
+    setting of the writers' catalog left out but its procedure guards."""
+    writers = _catalog_settings("iceberg.properties")
+    readers = _catalog_settings("iceberg_readonly.properties")
+    assert readers.pop("iceberg.security") == "read_only"
+    guards = {key for key in writers if key.endswith(".min-retention")}
+    assert guards and {k: v for k, v in writers.items() if k not in guards} == readers
+    assert ApiSettings().trino_catalog == "iceberg_readonly"
+
+
 def test_compose_names_only_real_settings_and_the_catalog_trino_uses():
     shared = COMPOSE["x-dataplat-env"]
     components = (ApiSettings, LoaderSettings, MaintenanceSettings, OrchestrationSettings)
@@ -97,3 +114,4 @@ def test_compose_kafka_grants_what_the_platform_script_grants():
     loader = COMPOSE["services"]["loader"]
     assert "DATAPLAT_KAFKA_LOADER_PASSWORD" in loader["environment"]
     assert loader["depends_on"]["kafka-grants"]["condition"] == "service_completed_successfully"
+

@@ -70,7 +70,9 @@ def test_broker_restart_while_the_loader_runs(kafka_load_complete: KafkaLoad, pi
 
 def trino_marts(settings) -> dict[str, tuple[list[str], list[tuple]]]:
     """Every mart as the API's principal reads it."""
-    connection = connect(**settings.trino_connection, catalog="iceberg", schema="marts")
+    connection = connect(
+        **settings.trino_connection, catalog=settings.trino_catalog, schema="marts"
+    )
     cursor = connection.cursor()
     cursor.execute(
         "select table_name from information_schema.tables "

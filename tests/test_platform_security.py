@@ -101,8 +101,11 @@ def test_trino_refuses_missing_and_wrong_passwords(platform_servers):
     assert internal.status_code in (401, 403), internal.text
 
 
-def _query(user: str, sql: str) -> list:
-    connection = connect(**platform.trino_settings(user).trino_connection, catalog="iceberg")
+READERS_CATALOG = "iceberg_readonly"  # the API's and the analysts' (read-only connector)
+
+
+def _query(user: str, sql: str, catalog: str = "iceberg") -> list:
+    connection = connect(**platform.trino_settings(user).trino_connection, catalog=catalog)
     try:
         cursor = connection.cursor()
         cursor.execute(sql)
@@ -111,9 +114,9 @@ def _query(user: str, sql: str) -> list:
         connection.close()
 
 
-def _denied(user: str, sql: str) -> str:
+def _denied(user: str, sql: str, catalog: str = "iceberg") -> str:
     with pytest.raises(TrinoUserError) as refused:
-        _query(user, sql)
+        _query(user, sql, catalog)
     assert refused.value.error_name == "PERMISSION_DENIED", (user, sql, refused.value)
     return refused.value.message
 
@@ -121,10 +124,13 @@ def _denied(user: str, sql: str) -> str:
 def test_each_principal_reaches_only_what_its_job_needs(platform_home: KafkaLoad):
     """The marts, staging and raw tables exist (the platform pipeline ran): each job's
     principal reads and writes its own schemas and nothing else."""
-    assert _query("api", "select count(*) from marts.platform_visitors_daily")[0][0] > 0
-    _denied("api", "select count(*) from raw.weblog_events")
-    _denied("api", "select count(*) from staging.stg_weblog__events")
-    _denied("api", "drop table marts.platform_visitors_daily")
+    api_catalog = platform_home.settings.trino_catalog
+    assert api_catalog == READERS_CATALOG
+    assert _query("api", "select count(*) from marts.platform_visitors_daily", api_catalog)[0][0]
+    _denied("api", "select count(*) from raw.weblog_events", api_catalog)
+    _denied("api", "select count(*) from staging.stg_weblog__events", api_catalog)
+    _denied("api", "drop table marts.platform_visitors_daily", api_catalog)
+    _denied("api", "select count(*) from marts.platform_visitors_daily", "iceberg")
 
     assert _query("transform", "select count(*) from raw.weblog_events")[0][0] > 0
     _denied("transform", "drop table raw.weblog_events")
@@ -134,16 +140,39 @@ def test_each_principal_reaches_only_what_its_job_needs(platform_home: KafkaLoad
     _denied("maintenance", "drop table raw.weblog_events")
 
     for analyst in ("analyst_marketing", "analyst_finance"):
-        assert _query(analyst, "select count(*) from marts.mall_visitors_daily")[0][0] > 0
-        assert _query(analyst, "select count(*) from staging.stg_shop__orders")[0][0] > 0
-        assert _query(analyst, "select count(event_id) from raw.weblog_events")[0][0] > 0
+
+        def query(sql: str, analyst: str = analyst) -> list:
+            return _query(analyst, sql, READERS_CATALOG)
+
+        def denied(sql: str, analyst: str = analyst) -> str:
+            return _denied(analyst, sql, READERS_CATALOG)
+
+        assert query("select count(*) from marts.mall_visitors_daily")[0][0] > 0
+        assert query("select count(*) from staging.stg_shop__orders")[0][0] > 0
+        assert query("select count(event_id) from raw.weblog_events")[0][0] > 0
         for column, table in (("ip", "weblog_events"), ("payload", "weblog_events"),
                               ("after", "shop_members"), ("before", "shop_members")):  # fmt: skip
-            message = _denied(analyst, f"select {column} from raw.{table}")
-            assert "Cannot select" in message
-        _denied(analyst, "select * from raw.weblog_events")
-        _denied(analyst, "create table marts.scratch as select 1 as one")
-        _denied(analyst, "select count(*) from system.runtime.queries")
+            assert "Cannot select" in denied(f"select {column} from raw.{table}")
+        denied("select * from raw.weblog_events")
+        denied("create table marts.scratch as select 1 as one")
+        denied("select count(*) from system.runtime.queries")
+        _denied(analyst, "select count(*) from marts.mall_visitors_daily", "iceberg")
+
+
+def test_only_maintenance_runs_table_procedures_on_raw(platform_home: KafkaLoad):
+    """Trino's file-based rules cannot restrict table procedures (ALTER TABLE ... EXECUTE);
+    the readers' catalog refuses them for everyone, and the writers' catalog is the
+    transform's, maintenance's and the admin's only."""
+    for reader in ("api", "analyst_marketing", "analyst_finance"):
+        for table in ("raw.weblog_events", "marts.mall_visitors_daily"):
+            for procedure in ("optimize", "expire_snapshots(retention_threshold => '7d')",
+                              "remove_orphan_files(retention_threshold => '7d')"):  # fmt: skip
+                message = _denied(reader, f"alter table {table} execute {procedure}",
+                                  READERS_CATALOG)  # fmt: skip
+                assert "Cannot execute table procedure" in message, message
+    # Maintenance's job (nothing is old enough to go: the data set was loaded minutes ago).
+    _query("maintenance", "alter table raw.weblog_events execute "
+           "expire_snapshots(retention_threshold => '7d')")  # fmt: skip
 
 
 def test_postgres_wants_a_password_and_its_catalog_owner_is_no_superuser(platform_servers):
