@@ -115,3 +115,19 @@ def test_compose_kafka_grants_what_the_platform_script_grants():
     assert "DATAPLAT_KAFKA_LOADER_PASSWORD" in loader["environment"]
     assert loader["depends_on"]["kafka-grants"]["condition"] == "service_completed_successfully"
 
+
+def test_compose_trino_reads_its_secrets_as_its_own_user():
+    """The 0600 files `make credentials` writes belong to whoever ran it; Trino's image runs
+    as uid 1000, so a one-shot copies them into a volume owned by that uid before Trino
+    starts, and Trino mounts that volume, not the host folder."""
+    services = COMPOSE["services"]
+    trino = services["trino"]
+    assert "trino-secrets:/etc/trino/secrets:ro" in trino["volumes"]
+    assert trino["depends_on"]["trino-secrets"]["condition"] == "service_completed_successfully"
+    copier = services["trino-secrets"]
+    script = copier["command"][0]
+    assert "./.cache/platform-run/secrets/trino:/from:ro" in copier["volumes"]
+    assert "chown -R 1000:1000 /to" in script and "chmod 0600" in script
+    for variable in ("TRINO_KEYSTORE", "TRINO_PASSWORD_FILE", "TRINO_GROUP_FILE"):
+        name = Path(trino["environment"][variable]).name
+        assert f"/from/{name}" in script, f"{name} is not copied for Trino"
