@@ -131,3 +131,14 @@ def test_compose_trino_reads_its_secrets_as_its_own_user():
     for variable in ("TRINO_KEYSTORE", "TRINO_PASSWORD_FILE", "TRINO_GROUP_FILE"):
         name = Path(trino["environment"][variable]).name
         assert f"/from/{name}" in script, f"{name} is not copied for Trino"
+
+
+def test_compose_publishes_every_port_on_loopback_only():
+    """With the defaults, no container port is reachable from another machine: each one is
+    published on 127.0.0.1 (the API's address is a variable that defaults to it)."""
+    published = {name for name, service in COMPOSE["services"].items() if service.get("ports")}
+    assert {"postgres", "kafka", "minio", "trino", "api"} <= published
+    for name, service in COMPOSE["services"].items():
+        for port in service.get("ports", []):
+            address = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", port).rsplit(":", 2)[0]
+            assert address == "127.0.0.1", f"{name} publishes {port} beyond loopback"
