@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from api.audit import AuditLog
 from api.marts_reader import MartsReader
+from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 
 
@@ -26,6 +27,11 @@ async def get_audit(request: Request) -> AuditLog:
     return request.app.state.audit
 
 
+async def get_metrics(request: Request) -> ApiMetrics:
+    return request.app.state.metrics
+
+
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ReaderDep = Annotated[MartsReader, Depends(get_reader)]

@@ -17,7 +17,8 @@ from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
 from api.marts_reader import MartsReader
-from api.routers import crm, health, orders, platform, visitors
+from api.metrics import ApiMetrics, RequestMetrics
+from api.routers import crm, health, metrics, orders, platform, visitors
 from api.settings import ApiSettings, get_settings
 
 log = structlog.get_logger("api")
@@ -73,7 +74,9 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     app.state.key_store = KeyStore(settings.auth_db_uri, settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.audit = AuditLog(settings)
+    app.state.metrics = ApiMetrics()
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in (visitors.router, orders.router, crm.router, platform.router):
         app.include_router(router)
 
@@ -86,6 +89,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
         # Clients, authenticated or not (/readiness), learn what to do, not where things are.
         log.warning("engine unavailable", path=request.url.path, reason=str(exc),
                     detail=exc.detail)  # fmt: skip
+        app.state.metrics.engine_error(exc)
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(AuditUnavailable)
@@ -96,6 +100,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
         )
 
     app.add_middleware(AccessLog)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     return app
 
 

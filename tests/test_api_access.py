@@ -157,7 +157,7 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(app, tokens):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {tokens['platform']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14  # every operation of the API
+    assert len(operations) == 15  # every operation of the API
     for operation in operations:
 
         @given(case=operation.as_strategy())
