@@ -209,20 +209,33 @@ class KafkaSource:
             return False
         if not reading:
             return bool(self.stopped)  # nothing left to read but stopped partitions
-        partitions = [TopicPartition(t, p) for t, p in sorted(reading)]
-        try:
-            # The admin client's own connection answers at once; the consumer's waits behind
-            # its long-polling fetches.
-            ends = self._admin.list_offsets(
-                {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=5
-            )
-            high = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
-        except KafkaException:
+        high = self._end_offsets(reading)
+        if not high:
             return False  # brokers unreachable: not known to be caught up
+        partitions = [TopicPartition(t, p) for t, p in sorted(reading)]
         return all(
             position.offset < 0 or position.offset >= high[(position.topic, position.partition)]
             for position in self._consumer.position(partitions)
         )
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The brokers' end offsets (the next offset each will write) of every partition
+        assigned, asked now; {} while the brokers cannot be reached."""
+        return self._end_offsets(self._assigned)
+
+    def _end_offsets(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        wanted = [TopicPartition(t, p) for t, p in sorted(partitions)]
+        if not wanted:
+            return {}
+        try:
+            # The admin client's own connection answers at once; the consumer's waits behind
+            # its long-polling fetches.
+            ends = self._admin.list_offsets(
+                {tp: OffsetSpec.latest() for tp in wanted}, request_timeout=5
+            )
+            return {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+        except KafkaException:
+            return {}
 
     # ------------------------------------------------------------------ reading
 

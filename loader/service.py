@@ -24,6 +24,7 @@ from rich.progress import (
 from lakehouse.catalog import ensure_raw_tables, open_catalog
 from lakehouse.tables import ALL_TOPICS
 from loader.file_source import dump_files, read_dump_batches
+from loader.metrics import LoaderMetrics
 from loader.settings import LoaderSettings
 from loader.sink import BatchStats, IcebergSink
 
@@ -55,10 +56,12 @@ def open_sink(
     )
 
 
-def _commit(sink: IcebergSink, totals: BatchStats) -> None:
+def _commit(sink: IcebergSink, totals: BatchStats, metrics: LoaderMetrics | None = None) -> None:
     started = time.perf_counter()
     stats = sink.flush()
     totals.add(stats)
+    if metrics is not None:
+        metrics.committed(stats, time.perf_counter() - started, sink.event_time_watermark)
     log.info(
         "batch committed",
         records=stats.records,
@@ -142,12 +145,15 @@ def ingest_kafka(
     stop_when_idle: float | None = None,
     show_progress: bool = True,
     before_commit: Callable[[str], None] | None = None,
+    metrics: LoaderMetrics | None = None,
 ) -> BatchStats:
     """Lands the contract topics from Kafka until stopped (SIGTERM/SIGINT), or once every
     partition has been read to its end and nothing new came for ``stop_when_idle`` seconds.
 
     Iceberg commits happen every ``batch_records`` records or ``commit_interval_seconds``;
     the consumer group's offsets are committed after each, as a hint for lag monitoring.
+    Metrics (``metrics``, or a new LoaderMetrics) are served on the settings' metrics port
+    while it runs.
     """
     from loader.kafka_source import KafkaSource, KafkaSourceError
 
@@ -159,6 +165,9 @@ def ingest_kafka(
         sink.resume_offset,
         loaded_topic_id=sink.topic_id,
     )
+    metrics = metrics or LoaderMetrics()
+    metrics.event_time(sink.event_time_watermark)
+    next_lag_check = 0.0
     stopping = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stopping.set())
@@ -176,16 +185,28 @@ def ingest_kafka(
         disable=not show_progress,
     )
 
+    def committed_offsets() -> dict[tuple[str, int], int]:
+        return {tp: sink.resume_offset(*tp) for tp in sorted(source.assigned)}
+
+    def check_lag() -> None:
+        nonlocal next_lag_check
+        metrics.pending_records.set(sink.pending)
+        if time.perf_counter() >= next_lag_check:
+            metrics.offsets(source.end_offsets(), committed_offsets())
+            next_lag_check = time.perf_counter() + settings.loader_lag_refresh_seconds
+
     def commit() -> None:
-        nonlocal last_commit
+        nonlocal last_commit, next_lag_check
         if sink.pending:
             sink.reading_from(source.topic_ids)
-            _commit(sink, totals)
-            source.commit_positions({tp: sink.resume_offset(*tp) for tp in sorted(source.assigned)})
+            _commit(sink, totals, metrics)
+            source.commit_positions(committed_offsets())
+            next_lag_check = 0.0  # the lag changed: ask the brokers again
         last_commit = time.perf_counter()
 
     log.info("ingest from kafka", bootstrap=settings.kafka_bootstrap, topics=list(ALL_TOPICS))
     try:
+        metrics.serve(settings.loader_metrics_host, settings.loader_metrics_port)
         with progress:
             task = progress.add_task(
                 "ingest", bootstrap=settings.kafka_bootstrap, records=0, rate=0
@@ -208,6 +229,7 @@ def ingest_kafka(
                     or (caught_up and stop_when_idle is not None)
                 ):
                     commit()
+                check_lag()
                 records = totals.records + sink.pending
                 progress.update(task, records=records, rate=round(records / (now - started)))
                 if (
@@ -218,7 +240,9 @@ def ingest_kafka(
                 ):
                     break
             commit()
+            check_lag()
     finally:
+        metrics.close()
         source.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

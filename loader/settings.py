@@ -29,3 +29,9 @@ class LoaderSettings(KafkaSettings):
     # bench a fifth less CPU (system time nearly halved) and a lower peak. "default" leaves
     # pyarrow's own choice (ARROW_DEFAULT_MEMORY_POOL).
     arrow_memory_pool: Literal["jemalloc", "mimalloc", "system", "default"] = "jemalloc"
+    # The Kafka loader's Prometheus metrics (loader/metrics.py): served here, on loopback by
+    # default (0: any free port, named in the log); the broker's end offsets are asked this
+    # often for the lag.
+    loader_metrics_host: str = "127.0.0.1"
+    loader_metrics_port: int = Field(default=9108, ge=0, le=65535)
+    loader_lag_refresh_seconds: float = Field(default=5.0, gt=0)

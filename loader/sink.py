@@ -24,12 +24,15 @@ class BatchStats:
     records: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
+    rejected_by_topic: dict[str, int] = field(default_factory=dict)
     tombstones: int = 0
     skipped_already_loaded: int = 0
 
     def add(self, other: BatchStats) -> None:
         self.records += other.records
         self.rejected += other.rejected
+        for topic, count in other.rejected_by_topic.items():
+            self.rejected_by_topic[topic] = self.rejected_by_topic.get(topic, 0) + count
         self.tombstones += other.tombstones
         self.skipped_already_loaded += other.skipped_already_loaded
         for name, count in other.rows.items():
@@ -119,4 +122,7 @@ class IcebergSink:
         stats.skipped_already_loaded += repeated
         stats.rows = self._coordinator.commit(tables, read_through)
         stats.rejected = stats.rows.get(REJECTED_TABLE, 0)
+        if stats.rejected:
+            counts = pc.value_counts(tables[REJECTED_TABLE]["topic"]).to_pylist()
+            stats.rejected_by_topic = {c["values"]: c["counts"] for c in counts}
         return stats

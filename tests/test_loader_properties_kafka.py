@@ -160,6 +160,9 @@ def scratch_source(names: dict[str, str], *, rewind: bool = False) -> type[Kafka
         def assigned(self) -> set[tuple[str, int]]:
             return {(contract[t], p) for t, p in super().assigned}
 
+        def end_offsets(self) -> dict[tuple[str, int], int]:
+            return {(contract[t], p): o for (t, p), o in super().end_offsets().items()}
+
         def commit_positions(self, next_offsets: dict[tuple[str, int], int]) -> None:
             super().commit_positions({(names[t], p): o for (t, p), o in next_offsets.items()})
 
