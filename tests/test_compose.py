@@ -142,3 +142,21 @@ def test_compose_publishes_every_port_on_loopback_only():
         for port in service.get("ports", []):
             address = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", port).rsplit(":", 2)[0]
             assert address == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+
+
+def test_compose_prometheus_scrapes_the_api_and_the_loader_where_they_serve():
+    config = yaml.safe_load((REPO / "infra" / "conf" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: (job["metrics_path"], job["static_configs"][0]["targets"])
+               for job in config["scrape_configs"]}  # fmt: skip
+    services = COMPOSE["services"]
+    api_port = services["api"]["environment"]["DATAPLAT_API_PORT"]
+    loader = services["loader"]["environment"]
+    assert targets["dataplat-api"] == ("/metrics", [f"api:{api_port}"])
+    assert targets["dataplat-loader"] == (
+        "/metrics",
+        [f"loader:{loader['DATAPLAT_LOADER_METRICS_PORT']}"],
+    )
+    assert loader["DATAPLAT_LOADER_METRICS_HOST"] == "0.0.0.0"  # the compose network, no host port
+    assert "ports" not in services["loader"]
+    mounts = [v.split(":")[:2] for v in services["prometheus"]["volumes"]]
+    assert ["./infra/conf/prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml"] in mounts
