@@ -313,6 +313,65 @@ def offsets_show(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def status(
+    from_kafka: FromKafka = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """How fresh the platform is: per raw table the loader's last commit, the event-time
+    watermark and today's rows; with --from-kafka the lag per topic-partition; per mart the
+    build and the newest bucket. Exit status 1, with a line per cause, when something is
+    stale past the DATAPLAT_STATUS_* bounds (for cron and Airflow)."""
+    import json
+
+    from api.settings import ApiSettings
+    from dataplat.status import StatusSettings, gather
+
+    settings = StatusSettings()
+    if from_kafka not in (None, "default"):
+        settings = settings.model_copy(update={"kafka_bootstrap": from_kafka})
+    try:
+        found = gather(settings, ApiSettings(), kafka=from_kafka is not None)
+    except RuntimeError as exc:  # Kafka unreachable: the message names the fix
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(found.as_dict()))
+    else:
+        _print_status(found)
+    for problem in found.problems:
+        console.print(f"[bold red]stale:[/] {problem}")
+    if found.problems:
+        raise typer.Exit(code=1)
+
+
+def _print_status(found) -> None:
+    from rich.table import Table
+
+    def when(value) -> str:
+        return "" if value is None else f"{value:%Y-%m-%d %H:%M:%S %Z}"
+
+    raw = Table("raw table", "last loader commit", "event-time watermark", "rows today (KST)",
+                title="raw tables")  # fmt: skip
+    for t in found.raw_tables:
+        raw.add_row(t.table, when(t.last_commit), when(t.event_time_watermark), f"{t.rows_today:,}")
+    out = Console()
+    out.print(raw)
+    if found.partitions is not None:
+        lags = Table("topic", "partition", "loaded through", "broker end", "lag", "state",
+                     title="Kafka")  # fmt: skip
+        for p in found.partitions:
+            lags.add_row(p.topic, str(p.partition), f"{p.loaded_through:,}",
+                         "" if p.broker_latest is None else f"{p.broker_latest:,}",
+                         "" if p.lag is None else f"{p.lag:,}", p.state)  # fmt: skip
+        out.print(lags)
+    marts = Table("mart", "published build", "newest bucket", title="marts")
+    for m in found.marts:
+        marts.add_row(m.mart, when(m.built_at), m.newest_bucket or "")
+    out.print(marts)
+    if not found.problems:
+        out.print("[bold green]ok[/]: nothing stale")
+
+
 @offsets_app.command("rebase")
 def offsets_rebase(
     topic: Annotated[str, typer.Option(help="A contract topic, e.g. weblog.events.")],
