@@ -127,7 +127,9 @@ def mart_statuses(engine: QueryEngine, settings: ApiSettings) -> list[MartStatus
     for mart, names in sorted(columns.items()):
         bucket = next((c for c in BUCKET_COLUMNS if c in names), None)
         newest = None
-        if bucket is not None:
+        # On Trino a table without the published tag (a build's scratch table) has no
+        # published version to read.
+        if bucket is not None and mart in built:
             rows = engine.fetch_all(f"select max({bucket}) as newest from marts.{mart}")
             value = rows[0]["newest"]
             newest = None if value is None else str(value)

@@ -21,7 +21,7 @@ from trino.dbapi import connect
 from infra import platform
 from lakehouse.catalog import open_catalog
 from lakehouse.settings import LakehouseSettings as Settings
-from lakehouse.tables import RAW_TABLES
+from lakehouse.tables import ALL_TOPICS, RAW_TABLES
 from tests.conftest import run_cli
 from tests.marts import comparable, published_marts
 from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
@@ -66,6 +66,26 @@ def test_broker_restart_while_the_loader_runs(kafka_load_complete: KafkaLoad, pi
     embedded_rows = raw_table_rows(Settings(home=pipeline_home))
     for name in embedded_rows:
         assert platform_rows[name] == embedded_rows[name], f"raw.{name} differs"
+
+
+def test_status_on_the_platform_is_green_without_lag_and_sees_what_trino_serves(
+    platform_home: KafkaLoad, pipeline_home
+):
+    """`dataplat status --from-kafka` after the loader drained the topics: every contract
+    partition at lag 0, every mart's published build read from Trino's snapshots, and its
+    newest bucket the embedded build's (the same data set)."""
+    result = run_cli("status", "--from-kafka", "default", "--json", env=platform_home.env,
+                     check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    partitions = found["partitions"]
+    assert {p["topic"] for p in partitions} == set(ALL_TOPICS)
+    assert all(p["lag"] == 0 and p["state"] == "ok" for p in partitions), partitions
+    assert all(t["last_commit"] for t in found["raw_tables"])
+    embedded = run_cli("status", "--json", env={"DATAPLAT_HOME": str(pipeline_home)})
+    newest = {m["mart"]: m["newest_bucket"] for m in json.loads(embedded.stdout)["marts"]}
+    assert {m["mart"]: m["newest_bucket"] for m in found["marts"]} == newest
+    assert all(m["built_at"] for m in found["marts"]), found["marts"]
 
 
 def trino_marts(settings) -> dict[str, tuple[list[str], list[tuple]]]:
