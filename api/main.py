@@ -10,8 +10,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import StatusNotingSend
 from api.audit import AuditLog, AuditUnavailable
 from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
@@ -115,22 +116,15 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        started, noting = time.perf_counter(), StatusNotingSend(send)
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, noting)
         finally:
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 query=scope["query_string"].decode("latin-1"),
-                status=status,
+                status=noting.status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )

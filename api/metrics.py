@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import StatusNotingSend
 from api.engine import MISSING_MART, NO_MARTS, EngineUnavailable
 
 # Seconds: the cached answers take about a millisecond, a Trino read tens to hundreds.
@@ -65,21 +66,14 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        started, noting = time.perf_counter(), StatusNotingSend(send)
         self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, noting)
         finally:
             self.metrics.in_flight.dec()
             # The router puts the matched route into the scope it was given.
             route = getattr(scope.get("route"), "path", UNMATCHED)
             method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.requests.labels(method, route, str(noting.status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
