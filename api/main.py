@@ -18,7 +18,7 @@ from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
 from api.marts_reader import MartsReader
-from api.metrics import ApiMetrics, RequestMetrics
+from api.metrics import ApiMetrics
 from api.routers import crm, health, metrics, orders, platform, visitors
 from api.settings import ApiSettings, get_settings
 
@@ -100,31 +100,36 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
             status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "30"}
         )
 
-    app.add_middleware(AccessLog)
-    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)
     return app
 
 
-class AccessLog:
-    """One structured log line per request (method, path, query, status, ms until the last
-    byte). Plain ASGI: responses, streamed exports too, pass through untouched."""
+class RequestObserver:
+    """Per request, one structured log line (method, path, query, status, ms until the last
+    byte) and the metrics (count, latency, in flight; api/metrics.py). Plain ASGI and one
+    layer for both: responses, streamed exports too, pass through untouched."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started, noting = time.perf_counter(), StatusNotingSend(send)
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, noting)
         finally:
+            seconds = time.perf_counter() - started
+            self.metrics.in_flight.dec()
+            self.metrics.observe(scope, noting.status, seconds)
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 query=scope["query_string"].decode("latin-1"),
                 status=noting.status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
+                ms=round(seconds * 1000, 1),
             )

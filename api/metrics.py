@@ -3,12 +3,11 @@ errors. Each app has its own registry, served at ``/metrics`` in Prometheus' tex
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from api.asgi import StatusNotingSend
 from api.engine import MISSING_MART, NO_MARTS, EngineUnavailable
 
 # Seconds: the cached answers take about a millisecond, a Trino read tens to hundreds.
@@ -45,35 +44,26 @@ class ApiMetrics:
             ["reason"],
             registry=self.registry,
         )
+        # (method, route, status) -> its counter and histogram, labelled once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         for reason in ("unavailable", "no_marts", "missing_mart"):
             self.engine_errors.labels(reason=reason)  # present at 0 before the first error
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """One request answered: counted and timed by its route's template
+        (``/analytics/visitors/daily``), never its raw path, so the label values stay as few
+        as the routes; the router puts the matched route into the scope it was given."""
+        route = getattr(scope.get("route"), "path", UNMATCHED)
+        key = (scope["method"], route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(scope["method"], route, str(status)),
+                self.latency.labels(scope["method"], route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def engine_error(self, exc: EngineUnavailable) -> None:
         reason = {NO_MARTS: "no_marts", MISSING_MART: "missing_mart"}.get(str(exc), "unavailable")
         self.engine_errors.labels(reason=reason).inc()
-
-
-class RequestMetrics:
-    """Counts every HTTP request and times it to the last byte (streamed exports included),
-    labelled by the route's template (``/visitors/daily``), never the raw path, so the
-    label values stay as few as the routes. Plain ASGI, like the access log."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, noting = time.perf_counter(), StatusNotingSend(send)
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, noting)
-        finally:
-            self.metrics.in_flight.dec()
-            # The router puts the matched route into the scope it was given.
-            route = getattr(scope.get("route"), "path", UNMATCHED)
-            method = scope["method"]
-            self.metrics.requests.labels(method, route, str(noting.status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
