@@ -1,4 +1,4 @@
-"""A piece the API's plain-ASGI middlewares (access log, metrics) share."""
+"""ASGI plumbing for the API's request observer (api/main.py): the response's status."""
 
 from __future__ import annotations
 
