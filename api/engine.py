@@ -137,11 +137,11 @@ def as_published(sql: str) -> str:
     return _MART.sub(rf"{MARTS_NAMESPACE}.\1 FOR VERSION AS OF '{PUBLISHED_TAG}'", sql)
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _sql_identifier(text: str) -> str:
+def sql_identifier(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
@@ -290,9 +290,9 @@ class TrinoEngine:
         if not tables:
             return None
         refs = " union all ".join(
-            f"select {_sql_string(name)} as mart, snapshot_id "
-            f"from {MARTS_NAMESPACE}.{_sql_identifier(name + '$refs')} "
-            f"where name = {_sql_string(PUBLISHED_TAG)}"
+            f"select {sql_string(name)} as mart, snapshot_id "
+            f"from {MARTS_NAMESPACE}.{sql_identifier(name + '$refs')} "
+            f"where name = {sql_string(PUBLISHED_TAG)}"
             for name in sorted(row["table_name"] for row in tables)
         )
         rows = self.fetch_all(refs, published=False)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pyiceberg.table.snapshots import Operation
 
-from api.engine import EngineUnavailable, QueryEngine, create_engine
+from api.engine import EngineUnavailable, QueryEngine, create_engine, sql_identifier, sql_string
 from api.settings import ApiSettings
 from lakehouse import offsets
 from lakehouse.catalog import ensure_raw_tables, open_catalog
@@ -110,10 +110,6 @@ def raw_table_statuses(settings: LoaderSettings, now: datetime) -> list[RawTable
     return statuses
 
 
-def _sql_identifier(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
 def mart_statuses(engine: QueryEngine, settings: ApiSettings) -> list[MartStatus]:
     """Each published mart's build time and newest bucket, read the way the API reads."""
     columns: dict[str, list[str]] = {}
@@ -146,18 +142,19 @@ def _build_times(
         path = os.path.realpath(settings.serving_link)
         built = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
         return dict.fromkeys(marts, built)
-    built = {}
-    for mart in marts:
-        refs, snapshots = _sql_identifier(f"{mart}$refs"), _sql_identifier(f"{mart}$snapshots")
-        rows = engine.fetch_all(  # type: ignore[call-arg]
-            f"select s.committed_at from marts.{refs} r join marts.{snapshots} s "
-            "on s.snapshot_id = r.snapshot_id where r.name = ?",
-            [PUBLISHED_TAG],
-            published=False,
-        )
-        if rows and rows[0]["committed_at"] is not None:
-            built[mart] = rows[0]["committed_at"].astimezone(UTC)
-    return built
+    if not marts:
+        return {}
+    rows = engine.fetch_all(  # type: ignore[call-arg]
+        " union all ".join(
+            f"select {sql_string(mart)} as mart, s.committed_at "
+            f"from marts.{sql_identifier(mart + '$refs')} r "
+            f"join marts.{sql_identifier(mart + '$snapshots')} s on s.snapshot_id = r.snapshot_id "
+            f"where r.name = {sql_string(PUBLISHED_TAG)}"
+            for mart in marts
+        ),
+        published=False,
+    )
+    return {r["mart"]: r["committed_at"].astimezone(UTC) for r in rows if r["committed_at"]}
 
 
 def problems(status: Status, settings: StatusSettings, now: datetime) -> list[str]:
