@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -28,6 +29,7 @@ class LoaderMetrics:
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
         self.port: int | None = None  # where they are served, once they are
+        self._server: WSGIServer | None = None
         self.rows_landed = Counter(
             "dataplat_loader_rows_landed",
             "Rows committed to a topic's raw table (tombstones and records already loaded "
@@ -115,10 +117,9 @@ class LoaderMetrics:
         log.info("loader metrics served", url=f"http://{host}:{self.port}/metrics")
 
     def close(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
     def committed(self, stats: BatchStats, seconds: float, watermark: datetime | None) -> None:
         """One batch committed: ``stats`` is what it landed."""
