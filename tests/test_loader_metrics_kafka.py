@@ -35,6 +35,7 @@ from tests.test_loader_properties_kafka import (  # noqa: F401 (fixtures)
     kafka_admin,
     produce,
     run_loader,
+    scratch_loader_settings,
     scratch_source,
     scratch_topics,
 )
@@ -92,12 +93,10 @@ def test_lag_is_the_brokers_end_offset_minus_the_committed_offset(
     messages = hostile_messages()
     half = len(messages) // 2
     with tempfile.TemporaryDirectory(prefix="loader-metrics-kafka-") as tmp:
-        settings = LoaderSettings(
-            home=Path(tmp) / "home",
-            kafka_bootstrap=kafka_admin.kafka_bootstrap,
-            kafka_user=kafka_admin.kafka_user,
-            kafka_password=kafka_admin.kafka_password,
-            kafka_group_id=f"test-metrics-{time.time_ns()}",
+        settings = scratch_loader_settings(
+            kafka_admin,
+            Path(tmp),
+            "test-metrics",
             loader_metrics_port=0,  # any free port: metrics.port says which
             loader_lag_refresh_seconds=0.2,
             commit_interval_seconds=3600,  # the second half stays read and uncommitted

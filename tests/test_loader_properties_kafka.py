@@ -176,6 +176,21 @@ def scratch_source(names: dict[str, str], *, rewind: bool = False) -> type[Kafka
     return ScratchSource
 
 
+def scratch_loader_settings(
+    kafka: KafkaSettings, tmp: Path, group: str, **settings: object
+) -> LoaderSettings:
+    """A loader with its own home under ``tmp`` and its own consumer group, reading the
+    broker as ``kafka``'s principal (the scratch topics' owner)."""
+    return LoaderSettings(
+        home=tmp / "home",
+        kafka_bootstrap=kafka.kafka_bootstrap,
+        kafka_user=kafka.kafka_user,
+        kafka_password=kafka.kafka_password,
+        kafka_group_id=f"{group}-{time.time_ns()}",
+        **settings,
+    )
+
+
 def run_loader(settings, names, monkeypatch, *, rewind: bool = False):
     """`ingest_kafka` on the scratch topics until caught up and idle for a second."""
     with monkeypatch.context() as patch:
@@ -196,13 +211,7 @@ def test_hostile_records_through_the_kafka_source_land_once_or_are_rejected_once
     messages = hostile_messages()
     half = len(messages) // 2
     with tempfile.TemporaryDirectory(prefix="loader-property-kafka-") as tmp:
-        settings = LoaderSettings(
-            home=Path(tmp) / "home",
-            kafka_bootstrap=kafka_admin.kafka_bootstrap,
-            kafka_user=kafka_admin.kafka_user,
-            kafka_password=kafka_admin.kafka_password,
-            kafka_group_id=f"test-hostile-{time.time_ns()}",
-        )
+        settings = scratch_loader_settings(kafka_admin, Path(tmp), "test-hostile")
         # Half the records, loaded; then the rest: the loader resumes where the tables stand.
         records = produce(kafka_admin, scratch_topics, messages[:half])
         first = run_loader(settings, scratch_topics, monkeypatch)
