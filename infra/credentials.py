@@ -6,7 +6,7 @@ Principals, one per job (least privilege):
 
     PostgreSQL  dataplat_admin (superuser, the platform script only), lakehouse (owns the
                 Iceberg catalog database; not a superuser)
-    Trino       admin; transform (dbt: reads raw, writes staging/intermediate/marts); api
+    Trino       admin; transform (dbt: reads raw, writes staging/intermediate/marts/monitoring); api
                 (reads marts); maintenance (table procedures on raw and audit); analysts
                 analyst_marketing and analyst_finance (groups marketing, finance: read
                 staging and marts)

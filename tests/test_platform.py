@@ -9,10 +9,12 @@ killed, then restart the broker under a running loader; the embedded side is the
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pyarrow as pa
 import pytest
@@ -21,10 +23,12 @@ from trino.dbapi import connect
 from infra import platform
 from lakehouse.catalog import open_catalog
 from lakehouse.settings import LakehouseSettings as Settings
-from lakehouse.tables import ALL_TOPICS, RAW_TABLES
+from lakehouse.tables import ALL_TOPICS, RAW_TABLES, REJECTED_TABLE
 from tests.conftest import run_cli
 from tests.marts import comparable, published_marts
 from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
+from tests.processes import run
+from transform.settings import TransformSettings
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +123,41 @@ def test_every_mart_is_identical_on_trino_and_on_duckdb(platform_home: KafkaLoad
         assert trino_columns == columns, table
         assert len(rows) > 0, f"marts.{table} is empty: the comparison would prove nothing"
         assert trino_rows == rows, f"marts.{table} differs between Trino and DuckDB"
+
+
+def test_data_quality_checks_run_on_trino_as_on_duckdb(platform_home: KafkaLoad, pipeline_home):
+    """The volume checks of the Trino build are the embedded build's (same data set), read
+    as an analyst; dbt's source freshness of the raw tables passes on Trino, as the daily
+    DAG checks it before building (the loader committed minutes ago)."""
+    with duckdb.connect(str(TransformSettings(home=pipeline_home).duckdb_path),
+                        read_only=True) as con:  # fmt: skip
+        result = con.execute("select * from monitoring.mall_volume_checks")
+        embedded = comparable([d[0] for d in result.description], result.fetchall())
+    analyst = platform.trino_settings("analyst_marketing").trino_connection
+    connection = connect(**analyst, catalog="iceberg_readonly")
+    try:
+        cursor = connection.cursor()
+        cursor.execute("select * from monitoring.mall_volume_checks")
+        on_trino = comparable([d[0] for d in cursor.description], cursor.fetchall())
+    finally:
+        connection.close()
+    assert embedded[1], "no volume checks: the comparison would prove nothing"
+    assert on_trino == embedded
+
+    freshness = run([sys.executable, "-c", FRESHNESS], platform_home.env)
+    for table in RAW_TABLES:
+        if table != REJECTED_TABLE:  # quiet while producers behave: no freshness
+            assert f"PASS freshness of raw.{table}" in freshness.stdout, table
+    verdicts = [line for line in freshness.stdout.splitlines()
+                if " freshness of " in line and " START " not in line]  # fmt: skip
+    assert verdicts and all(" PASS freshness of " in line for line in verdicts), verdicts
+
+
+FRESHNESS = """
+from transform.build import run_dbt
+from transform.settings import TransformSettings
+run_dbt(TransformSettings(), ["source", "freshness", "--select", "source:raw"])
+"""
 
 
 def test_api_on_trino_reads_segments_with_bound_parameters(platform_api: httpx.Client):

@@ -149,6 +149,7 @@ def test_each_principal_reaches_only_what_its_job_needs(platform_home: KafkaLoad
 
         assert query("select count(*) from marts.mall_visitors_daily")[0][0] > 0
         assert query("select count(*) from staging.stg_shop__orders")[0][0] > 0
+        assert query("select count(*) from monitoring.mall_volume_checks")[0][0] > 0
         assert query("select count(event_id) from raw.weblog_events")[0][0] > 0
         for column, table in (("ip", "weblog_events"), ("payload", "weblog_events"),
                               ("after", "shop_members"), ("before", "shop_members")):  # fmt: skip
