@@ -22,6 +22,7 @@ from cosmos.constants import (
 )
 from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 
+from orchestration.alerts import post_warning_alert
 from orchestration.settings import OrchestrationSettings
 from transform.build import dbt_environment, dbt_manifest_path, dbt_target
 
@@ -62,7 +63,9 @@ def dbt_task_group(
     group_id: str, tag: str, settings: OrchestrationSettings, dbt_vars: dict[str, Any] | None = None
 ) -> DbtTaskGroup:
     """The models tagged ``tag`` and all upstream of them, each followed by its tests, in
-    dbt's dependency order; the raw sources' freshness is checked before the models."""
+    dbt's dependency order; the raw sources' freshness is checked before the models. A test
+    or freshness check that warns (the data-quality checks) alerts the webhook; the build
+    goes on."""
     manifest = dbt_manifest_path(settings)
     if not manifest.exists():
         raise FileNotFoundError(
@@ -101,6 +104,7 @@ def dbt_task_group(
             "pool": settings.airflow_dbt_pool,
         },
         default_args={"retries": MODEL_RETRIES, "retry_delay": MODEL_RETRY_DELAY},
+        on_warning_callback=post_warning_alert,
     )
     for task in group.iter_tasks():
         if isinstance(task, DbtTestLocalOperator | DbtSourceLocalOperator):

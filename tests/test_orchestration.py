@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,20 +18,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import duckdb
 import pytest
 
 from lakehouse.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import run_cli
 from tests.marts import published_marts
 from tests.processes import run
+from transform.settings import TransformSettings
 
 pytestmark = pytest.mark.slow
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
 # Three KST days from 2026-01-30: the first two are complete (the loader's watermark is past
-# their end), and the second is a month's last day.
+# their end), and the second is a month's last day. A manual run (`airflow dags test`) at a
+# logical date builds the daily interval that ends there (Airflow 3 infers it so): each day's
+# run is at its end, 00:00 KST of the next day.
 FIRST_DAY = "2026-01-30"
-DAYS = {"2026-01-30": "2026-01-29T15:00:00+00:00", "2026-01-31": "2026-01-30T15:00:00+00:00"}
+DAYS = {"2026-01-30": "2026-01-30T15:00:00+00:00", "2026-01-31": "2026-01-31T15:00:00+00:00"}
 DAY_COLUMNS = ("date_kst", "as_of_date")
 
 
@@ -105,7 +110,9 @@ for dag in bag.dags.values():
         "tasks": {t.task_id: {"type": type(t).__name__, "retries": t.retries, "pool": t.pool,
                               "upstream": sorted(t.upstream_task_ids),
                               "outlets": [getattr(o, "uri", "") for o in t.outlets],
-                              "alerts": bool(t.on_failure_callback)} for t in dag.tasks},
+                              "alerts": bool(t.on_failure_callback),
+                              "warns": bool(getattr(t, "on_warning_callback", None))}
+                  for t in dag.tasks},
     }
 print("DAG_FOLDER=" + json.dumps(out))
 """
@@ -149,6 +156,8 @@ def test_dags_wait_for_the_loader_then_build_models_each_followed_by_its_tests(d
         assert {v["retries"] for v in runs.values()} == {2}
         assert {v["retries"] for v in {**tests, **sources}.values()} == {0}
         assert all(v["alerts"] for v in tasks.values())
+        # Tests and freshness checks that warn (the data-quality checks) alert too.
+        assert all(v["warns"] for v in {**tests, **sources}.values())
         # DuckDB has one writer: every task touching the build shares one pool.
         assert {v["pool"] for v in {**runs, **tests}.values()} == {"dataplat_dbt"}
         # A model's own tests follow it directly.
@@ -166,6 +175,12 @@ def test_dags_wait_for_the_loader_then_build_models_each_followed_by_its_tests(d
         if tag != "monthly":
             assert tasks["pin_raw_snapshots"]["upstream"] == ["wait_for_loader"]
     daily = dag_folder["dags"]["dataplat_daily"]["tasks"]
+    # Every raw table the daily marts read has its freshness checked (the rejected messages,
+    # quiet while producers behave, have none).
+    checked = {t.split(".")[1] for t in daily if t.endswith(".source")}
+    assert checked >= {"raw_weblog_events", "raw_shop_malls", "raw_shop_members",
+                       "raw_shop_products", "raw_shop_orders", "raw_shop_cart_items",
+                       "raw_shop_coupons", "raw_shop_app_installs"}, checked  # fmt: skip
     # Models that do not depend on each other are built in parallel: tasks with the same
     # upstream tasks (top_pages_daily and top_products_daily both wait on staged events).
     siblings: dict[tuple[str, ...], list[str]] = {}
@@ -191,8 +206,17 @@ def daily_runs(airflow_env: dict[str, str]) -> list[dict]:
         for day, logical_date in DAYS.items():
             result = run_dag(airflow_env, "dataplat_daily", logical_date)
             assert result.returncode == 0, f"{day}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+            # The run passed its day to dbt: the data-quality checks looked at that day.
+            assert checked_days(home) == [day]
         rounds.append(published_marts(home))
     return rounds
+
+
+def checked_days(home: Path) -> list[str]:
+    """The days the last build's data-quality checks looked at."""
+    with duckdb.connect(str(TransformSettings(home=home).duckdb_path), read_only=True) as con:
+        query = "select distinct date_kst from monitoring.mall_volume_checks order by 1"
+        return [str(day) for (day,) in con.execute(query).fetchall()]
 
 
 def test_daily_dag_builds_each_day_as_dataplat_transform_does(
@@ -268,15 +292,67 @@ def test_a_failing_dbt_test_fails_its_task_and_alerts_the_webhook(
 
     result = run_dag(env, "dataplat_daily", DAYS["2026-01-30"])
     assert result.returncode != 0, "the DAG run succeeded despite a failing dbt test"
+    home = Path(airflow_env["DATAPLAT_HOME"])
 
-    alerts = WebhookReceiver.received
+    alerts = [a for a in WebhookReceiver.received if a["outcome"] == "failed"]
     assert [a["task_id"] for a in alerts] == ["dbt_daily.stg_weblog__events.test"]
     alert = alerts[0]
     assert alert["dag_id"] == "dataplat_daily"
-    assert alert["logical_date"].startswith("2026-01-29T15:00:00")
+    assert alert["model"] == "stg_weblog__events"
+    with duckdb.connect(str(TransformSettings(home=home).duckdb_path), read_only=True) as con:
+        (events,) = con.execute("select count(*) from staging.stg_weblog__events").fetchone()
+    assert [(t["test"], t["failing_rows"]) for t in alert["tests"]] == [
+        ("assert_no_hits_at_all", events)]  # fmt: skip
+    assert alert["logical_date"].startswith(DAYS["2026-01-30"][:19])
     assert alert["try_number"] == 1  # tests are not retried
     assert "dataplat_daily" in alert["log_url"] and "stg_weblog__events.test" in alert["log_url"]
     assert "assert_no_hits_at_all" in alert["error"]
     assert "failed" in alert["text"]
     # The marts the API serves were left as the last good run published them.
-    assert published_marts(Path(airflow_env["DATAPLAT_HOME"])) == daily_runs[-1]
+    assert published_marts(home) == daily_runs[-1]
+
+
+def test_a_data_quality_warning_reaches_the_webhook_and_the_build_goes_on(
+    airflow_env: dict[str, str], webhook: str, tmp_path: Path, daily_runs: list[dict]
+):
+    """An analyst's checkout that judges malls on one day of history: on the second day each
+    of the 6 malls has about seven times its average of the seven days before (six of them
+    without hits), so the volume check warns with 6 failing rows."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    settings = project / "dbt_project.yml"
+    text = settings.read_text()
+    for var, value in (("volume_min_trailing_days", 1), ("volume_min_average_hits", 1)):
+        text, replaced = re.subn(rf"^  {var}: .*$", f"  {var}: {value}", text, flags=re.M)
+        assert replaced == 1, var
+    settings.write_text(text)
+    env = {**airflow_env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
+           "DATAPLAT_ALERT_WEBHOOK_URL": webhook}  # fmt: skip
+    run_cli("dbt-manifest", env=env)
+    home = Path(airflow_env["DATAPLAT_HOME"])
+    serving = TransformSettings(home=home).serving_link
+    published = serving.resolve()
+
+    result = run_dag(env, "dataplat_daily", DAYS["2026-01-31"])
+    assert result.returncode == 0, f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+
+    received = WebhookReceiver.received
+    assert {a["outcome"] for a in received} == {"warned"}, received
+    (alert,) = [a for a in received if a["model"] == "mall_volume_checks"]
+    assert alert["task_id"] == "dbt_daily.mall_volume_checks.test"
+    assert alert["dag_id"] == "dataplat_daily"
+    assert alert["logical_date"].startswith(DAYS["2026-01-31"][:19])
+    (finding,) = alert["tests"]
+    assert finding["test"] == "assert_mall_hits_are_within_the_usual_band"
+    assert finding["failing_rows"] == 6
+    assert "assert_mall_hits_are_within_the_usual_band (6 failing rows)" in alert["text"]
+    # What the alert counted is what the checks table holds, and the build was published.
+    assert serving.resolve() != published
+    with duckdb.connect(str(TransformSettings(home=home).duckdb_path), read_only=True) as con:
+        statuses = con.execute(
+            "select date_kst, volume_status, count(*) from monitoring.mall_volume_checks "
+            "group by all"
+        ).fetchall()
+    assert [(str(d), s, n) for d, s, n in statuses] == [("2026-01-31", "high", 6)]
+    day = "2026-01-31"
+    assert rows_of_day(published_marts(home), day) == rows_of_day(daily_runs[-1], day)
