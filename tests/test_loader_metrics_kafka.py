@@ -1,6 +1,7 @@
 """The Kafka loader's metrics on the real broker: while it runs, each topic-partition's lag
 served on its metrics port equals the broker's end offset minus the offset committed to
-Iceberg; landed and rejected counts per topic equal what the tables hold.
+Iceberg; landed and rejected counts per topic equal what the tables hold. Once it stops with
+records still arriving, `dataplat status` turns red and names the lagging partitions.
 
 The records go to scratch topics read as the contract topics, as in
 test_loader_properties_kafka.py (its fixtures and source wrapper)."""
@@ -8,6 +9,7 @@ test_loader_properties_kafka.py (its fixtures and source wrapper)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -20,7 +22,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import loader.kafka_source
+import loader.partitions
 import loader.service
+from api.settings import ApiSettings
+from dataplat.status import StatusSettings, gather
 from lakehouse import offsets
 from lakehouse.catalog import open_catalog
 from lakehouse.settings import KafkaSettings
@@ -166,3 +171,61 @@ def test_lag_is_the_brokers_end_offset_minus_the_committed_offset(
             assert rejected == stats.rejected_by_topic.get(topic, 0), topic
         assert sum(stats.rejected_by_topic.values()) == stats.rows.get(REJECTED_TABLE, 0) > 0
         assert final[("dataplat_loader_last_commit_age_seconds", ())] < 60
+
+
+def test_status_turns_red_naming_the_lagging_partitions_once_the_loader_stops(
+    kafka_admin: KafkaSettings,  # noqa: F811
+    scratch_topics: dict[str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The loader lands what is in Kafka and stops; records keep arriving. Status reads the
+    broker's end offsets (of the scratch topics, as the contract topics they stand in for)
+    and the offsets committed to Iceberg."""
+    contract = {scratch: topic for topic, scratch in scratch_topics.items()}
+    broker_view = loader.partitions._broker_view
+
+    def contract_view(connection: dict) -> dict:
+        with monkeypatch.context() as patch:
+            patch.setattr(loader.partitions, "ALL_TOPICS", tuple(contract))
+            found = broker_view(connection)
+        return {(contract[topic], p): ends for (topic, p), ends in found.items()}
+
+    monkeypatch.setattr(loader.partitions, "_broker_view", contract_view)
+    messages = hostile_messages()
+    half = len(messages) // 2
+    with tempfile.TemporaryDirectory(prefix="status-kafka-") as tmp:
+        loader_settings = scratch_loader_settings(kafka_admin, Path(tmp), "test-status")
+        settings = StatusSettings(**loader_settings.model_dump(exclude_unset=True))
+        api_settings = ApiSettings(home=loader_settings.home)
+
+        def lag_problems(**bounds: float) -> list[str]:
+            bounded = settings.model_copy(update=bounds)
+            found = gather(bounded, api_settings, kafka=True)
+            assert {p.topic for p in found.partitions} >= set(TOPICS)
+            return [problem for problem in found.problems if " lags " in problem]
+
+        produce(kafka_admin, scratch_topics, messages[:half])
+        run_loader(loader_settings, scratch_topics, monkeypatch)  # lands it all, then stops
+        assert lag_problems(status_max_lag_records=0, status_max_commit_age_minutes=0.001) == []
+
+        arrived = produce(kafka_admin, scratch_topics, messages[half:])
+        waiting: dict[tuple[str, int], int] = {}
+        for topic, partition, _ in arrived:
+            waiting[(topic, partition)] = waiting.get((topic, partition), 0) + 1
+        assert waiting, "nothing produced: the lag would prove nothing"
+
+        # Within the default bounds (the loader committed a moment ago): green.
+        assert lag_problems() == []
+        # Once the last commit is older than the bound: red, one line per lagging partition.
+        red = lag_problems(status_max_commit_age_minutes=0.001)
+        expected = [
+            f"{topic}[{partition}] lags {lag:,} records and the loader last committed "
+            f"N min ago: is `dataplat ingest --from-kafka` running?"
+            for (topic, partition), lag in waiting.items()
+        ]
+        ages = [re.sub(r"committed \d+ min ago", "committed N min ago", line) for line in red]
+        assert sorted(ages) == sorted(expected)
+        # More records waiting than the bound: red whatever the commit's age.
+        over = lag_problems(status_max_lag_records=0)
+        assert {line.split(" lags ")[0] for line in over} == {f"{t}[{p}]" for t, p in waiting}
+        assert all("DATAPLAT_STATUS_MAX_LAG_RECORDS" in line for line in over)
