@@ -67,6 +67,25 @@ HOURLY_WEIGHTS = (
 )  # fmt: skip
 MEAN_EVENTS_PER_SESSION = 8
 REFERRERS = ("https://search.naver.com/", "https://www.google.com/", "https://m.instagram.com/")
+# Of referrers sent: one of every kind the traffic sources tell apart (search engines with a
+# query, www./m. hosts in any case, a port, user info, app deep links with and without a
+# host, an empty string, text that is not a URL, a bare path).
+VARIED_REFERRER_SHARE = 0.5
+VARIED_REFERRERS = (
+    "https://search.naver.com/search.naver?query=padding&where=nexearch",
+    "https://www.google.com/search?q=coat",
+    "https://WWW.Google.co.kr/url?sa=t&url=https%3A%2F%2Fshop.example",
+    "https://m.search.daum.net/search?q=tumbler#result",
+    "http://m.facebook.com:80/",
+    "https://user@blog.example.kr/post/1",
+    "android-app://com.kakao.talk/",
+    "mallapp://product/7",
+    "kakaotalk:openchat",
+    "",
+    "not a url",
+    "/internal/redirect?to=/best",
+    "//www.m.cafe.example/",
+)
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
@@ -194,6 +213,7 @@ class Generator:
         # Faults added after the data set was first fixed draw from their own stream, so the
         # rest of the data set stays the same.
         self.fault_rng = random.Random(seed + 1)
+        self.referrer_rng = random.Random(seed + 2)
         self.days, self.events_per_day, self.start = days, events_per_day, start
         start_utc = datetime(start.year, start.month, start.day, tzinfo=UTC)
         self.start_ms = int(start_utc.timestamp() * 1000) - KST_OFFSET_MS  # 00:00 KST
@@ -298,7 +318,7 @@ class Generator:
             "event_type": event_type,
             "channel": channel,
             "url": url,
-            "referrer": rng.choice(REFERRERS) if rng.random() < 0.4 else None,
+            "referrer": self._referrer(rng.choice(REFERRERS)) if rng.random() < 0.4 else None,
             "product_id": ids.get("product_id"),
             "order_id": ids.get("order_id"),
             "user_agent": USER_AGENTS[3 if channel == "app" else rng.randrange(3)]
@@ -325,6 +345,14 @@ class Generator:
                 self.faults.counts["weblog_duplicates"] += 1
         if rng.random() < BROKEN_SHARE:
             self._broken(arrival + 7, visitor, event)
+
+    def _referrer(self, usual: str) -> str:
+        """The usual referrer, or as often one of the varied kinds (from their own random
+        stream, so the rest of the data set stays as it was)."""
+        if self.referrer_rng.random() < VARIED_REFERRER_SHARE:
+            self.faults.counts["weblog_varied_referrers"] += 1
+            return self.referrer_rng.choice(VARIED_REFERRERS)
+        return usual
 
     def _broken(self, arrival: int, visitor: str, event: dict) -> None:
         kind = BROKEN_KINDS[self.rng.randrange(len(BROKEN_KINDS))]
@@ -626,6 +654,7 @@ class Generator:
             "weblog_kst_offset": counts["weblog_kst_offset"],
             "weblog_new_fields": counts["weblog_new_fields"],
             "weblog_query_strings": counts["weblog_query_strings"],
+            "weblog_varied_referrers": counts["weblog_varied_referrers"],
             "weblog_broken": dict(sorted(self.faults.broken.items())),
             "cdc_tombstones": counts["cdc_tombstones"],
             "cdc_redelivered": counts["cdc_redelivered"],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sampledata.generate import TOPICS, generate
+from sampledata.generate import REFERRERS, TOPICS, VARIED_REFERRERS, generate
 from tests.reference_shop import readable
 
 
@@ -77,6 +77,7 @@ def test_weblog_faults_are_present_and_counted_exactly(generated):
     kinds = Counter()
     offsets = Counter()
     late = 0
+    referrers: Counter = Counter()
     for record in read_records(out, "weblog.events"):
         payload = record["payload"]
         try:
@@ -104,6 +105,7 @@ def test_weblog_faults_are_present_and_counted_exactly(generated):
             if record["ts"] - at.timestamp() * 1000 > 3_600_000:
                 late += 1
             offsets["new_fields"] += "utm_source" in event
+            referrers[event.get("referrer")] += 1
     assert kinds == Counter(manifest["weblog_broken"])
     assert set(kinds) == {"invalid_json", "invalid_utf8", "missing_event_id",
                           "missing_event_time", "missing_mall_id", "invalid_time"}  # fmt: skip
@@ -113,6 +115,10 @@ def test_weblog_faults_are_present_and_counted_exactly(generated):
     # Duplicated deliveries count their offset once per copy.
     assert offsets["Z"] > 0 and offsets["+09:00"] > 0
     assert offsets["new_fields"] > 0
+    # Referrers of every kind the traffic sources tell apart, and none at all.
+    assert set(VARIED_REFERRERS) | set(REFERRERS) | {None} == set(referrers)
+    varied = sum(n for r, n in referrers.items() if r in VARIED_REFERRERS)
+    assert varied >= manifest["weblog_varied_referrers"] > 0
 
 
 def test_cdc_envelopes_tombstones_redeliveries_and_orders_behind_purchases(generated):
