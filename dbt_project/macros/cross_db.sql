@@ -43,3 +43,22 @@
 {% macro matches_fully(text, pattern) -%}{{ return(adapter.dispatch('matches_fully', 'dataplat')(text, pattern)) }}{%- endmacro %}
 {% macro default__matches_fully(text, pattern) -%}regexp_like({{ text }}, '^(?:{{ pattern }})$'){%- endmacro %}
 {% macro duckdb__matches_fully(text, pattern) -%}regexp_full_match({{ text }}, '{{ pattern }}'){%- endmacro %}
+
+{#- Whole seconds from one timestamp (no zone) to a later one, rounded down: exact to the
+    microsecond. Trino's date_diff reads milliseconds, so it counts whole-second steps and
+    takes one back when the last step overshoots. -#}
+{% macro elapsed_seconds(start, end) -%}{{ return(adapter.dispatch('elapsed_seconds', 'dataplat')(start, end)) }}{%- endmacro %}
+{% macro default__elapsed_seconds(start, end) -%}
+    (
+        date_diff('second', date_trunc('second', {{ start }}), date_trunc('second', {{ end }}))
+        - case
+            when date_add(
+                'second',
+                date_diff('second', date_trunc('second', {{ start }}), date_trunc('second', {{ end }})),
+                {{ start }}
+            ) > {{ end }} then 1
+            else 0
+        end
+    )
+{%- endmacro %}
+{% macro duckdb__elapsed_seconds(start, end) -%}date_sub('second', {{ start }}, {{ end }}){%- endmacro %}

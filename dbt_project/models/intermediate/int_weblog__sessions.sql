@@ -11,7 +11,8 @@
     Whether an event starts a session depends only on the events up to session_gap_minutes
     before it, so reading from that long before the first rebuilt day decides every start
     on the rebuilt days exactly; later events are read so that sessions running past
-    midnight are complete. -#}
+    midnight are complete. Of events at the same instant the smaller event_id comes first:
+    the first event, whose channel, url and traffic source the session keeps, is decided. -#}
 
 with
 
@@ -21,10 +22,14 @@ with
 
 events as (
     select
+        event_id,
         mall_id,
         visitor_id,
         event_at_kst,
         event_type,
+        channel,
+        url,
+        traffic_source,
         _ingested_at
     from {{ ref('stg_weblog__events') }}
     {% if is_incremental() %}
@@ -49,7 +54,7 @@ flagged as (
             else 0
         end as is_session_start
     from events
-    window visitor_timeline as (partition by mall_id, visitor_id order by event_at_kst)
+    window visitor_timeline as (partition by mall_id, visitor_id order by event_at_kst, event_id)
 ),
 
 numbered as (
@@ -71,6 +76,10 @@ sessions as (
         min(event_at_kst) as session_start_kst,
         max(event_at_kst) as session_end_kst,
         count(*) as events,
+        -- one event per session starts it: its first
+        max(case when is_session_start = 1 then coalesce(channel, 'unknown') end) as first_channel,
+        max(case when is_session_start = 1 then url end) as landing_url,
+        max(case when is_session_start = 1 then traffic_source end) as traffic_source,
         max(case when event_type = 'product_view' then 1 else 0 end) as reached_product_view,
         max(case when event_type = 'add_to_cart' then 1 else 0 end) as reached_add_to_cart,
         max(case when event_type = 'checkout' then 1 else 0 end) as reached_checkout,
@@ -98,10 +107,14 @@ select
     visitor_id,
     session_start_kst,
     session_end_kst,
+    {{ elapsed_seconds('session_start_kst', 'session_end_kst') }} as session_seconds,
     hour_kst,
     date_kst,
     month_kst,
     events,
+    first_channel,
+    landing_url,
+    traffic_source,
     reached_product_view = 1 as has_product_view,
     reached_add_to_cart = 1 as has_add_to_cart,
     reached_checkout = 1 as has_checkout,

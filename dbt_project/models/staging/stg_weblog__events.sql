@@ -45,7 +45,10 @@ ranked as (
 ),
 
 first_deliveries as (
-    select *, {{ to_kst('event_time') }} as event_at_kst
+    select
+        *,
+        {{ to_kst('event_time') }} as event_at_kst,
+        lower({{ url_host('referrer') }}) as referrer_host
     from ranked
     where delivery_number = 1
 )
@@ -63,6 +66,14 @@ select
     channel,
     {{ without_query_string('url') }} as url,
     {{ without_query_string('referrer') }} as referrer,
+    -- metrics.md, traffic sources: read from the whole referrer, before its query string goes
+    case
+        when referrer is null or referrer = '' then '(direct)'
+        when referrer_host is null then '(unknown)'
+        when referrer_host like 'www.%' then substr(referrer_host, 5)
+        when referrer_host like 'm.%' then substr(referrer_host, 3)
+        else referrer_host
+    end as traffic_source,
     product_id,
     order_id,
     user_agent,
