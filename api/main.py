@@ -19,7 +19,7 @@ from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
 from api.marts_reader import MartsReader
 from api.metrics import ApiMetrics
-from api.routers import crm, health, metrics, orders, platform, visitors
+from api.routers import crm, health, metrics, orders, platform, visitor_analytics, visitors
 from api.settings import ApiSettings, get_settings
 
 log = structlog.get_logger("api")
@@ -78,7 +78,9 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     app.state.metrics = ApiMetrics()
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for router in (visitors.router, orders.router, crm.router, platform.router):
+    routers = (visitors.router, visitor_analytics.router, orders.router, crm.router,
+               platform.router)  # fmt: skip
+    for router in routers:
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

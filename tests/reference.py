@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 KST = ZoneInfo("Asia/Seoul")
@@ -29,6 +30,8 @@ class Event:
     event_type: str | None
     url: str | None
     product_id: int | None
+    channel: str | None = None
+    referrer: str | None = None  # as sent: the traffic source reads it whole
 
 
 def _path(url: object) -> str | None:
@@ -85,6 +88,8 @@ def _valid_event(payload: str | None) -> Event | None:
         event_type=doc.get("event_type"),
         url=_path(doc.get("url")),
         product_id=doc.get("product_id"),
+        channel=doc.get("channel"),
+        referrer=doc.get("referrer"),
     )
 
 
@@ -200,3 +205,132 @@ def visitor_stats(events: list[Event]) -> VisitorStats:
         for key, counts in product_counts.items()
     }
     return VisitorStats(dict(buckets), top_pages, top_products)
+
+
+# ---------------------------------------------------------------------- visitor analytics
+
+
+def traffic_source(referrer: object) -> str:
+    """metrics.md: null or empty is (direct); else the host, lowercased, without one leading
+    www. or m.; no host is (unknown). The host as Python's URL parser finds it."""
+    if referrer is None or referrer == "":
+        return "(direct)"
+    try:
+        host = urlsplit(str(referrer)).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if not host:
+        return "(unknown)"
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix):
+            return host[len(prefix) :]
+    return host
+
+
+@dataclass
+class Session:
+    mall_id: int
+    first: Event
+    last_at: datetime
+    events: int
+
+    @property
+    def seconds(self) -> int:
+        return (self.last_at - self.first.at) // timedelta(seconds=1)
+
+
+def sessions_of(events: list[Event]) -> list[Session]:
+    """metrics.md: per mall and visitor, split where a gap exceeds 30 minutes; the first
+    event is the earliest, of equal times the smaller event_id."""
+    timelines: dict[tuple[int, str | None], list[Event]] = defaultdict(list)
+    for event in events:
+        timelines[(event.mall_id, event.visitor_id)].append(event)
+    sessions: list[Session] = []
+    for (mall, _visitor), timeline in timelines.items():
+        timeline.sort(key=lambda e: (e.at, e.event_id))
+        current: Session | None = None
+        for event in timeline:
+            if current is None or event.at - current.last_at > SESSION_GAP:
+                current = Session(mall, event, event.at, 0)
+                sessions.append(current)
+            current.last_at, current.events = event.at, current.events + 1
+    return sessions
+
+
+@dataclass
+class ChannelBucket:
+    visitors: set = field(default_factory=set)
+    hits: int = 0
+    sessions: int = 0
+
+    def figures(self) -> dict[str, int]:
+        return {"visitors": len(self.visitors), "sessions": self.sessions, "hits": self.hits}
+
+
+@dataclass
+class EngagementBucket:
+    sessions: int = 0
+    bounces: int = 0
+    session_seconds: int = 0
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "sessions": self.sessions,
+            "bounces": self.bounces,
+            "bounce_rate": self.bounces / self.sessions if self.sessions else None,
+            "session_seconds": self.session_seconds,
+            "avg_session_seconds": self.session_seconds / self.sessions if self.sessions else None,
+        }
+
+
+@dataclass
+class VisitorAnalytics:
+    # (grain "day"/"month", mall_id or None, bucket start, channel) -> ChannelBucket
+    channels: dict[tuple[str, int | None, date, str], ChannelBucket]
+    # (grain, mall_id or None, bucket start) -> EngagementBucket
+    engagement: dict[tuple[str, int | None, date], EngagementBucket]
+    landing_pages: dict[tuple[date, int], list[tuple[str, int]]]
+    sources: dict[tuple[date, int], list[tuple[str, int]]]
+
+
+def _day_and_month(at: datetime) -> dict[str, date]:
+    return {"day": at.date(), "month": date(at.year, at.month, 1)}
+
+
+def visitor_analytics(events: list[Event], limit: int = 20) -> VisitorAnalytics:
+    channels: dict[tuple[str, int | None, date, str], ChannelBucket] = defaultdict(ChannelBucket)
+    engagement: dict[tuple[str, int | None, date], EngagementBucket] = defaultdict(EngagementBucket)
+    landings: dict[tuple[date, int], Counter] = defaultdict(Counter)
+    sources: dict[tuple[date, int], Counter] = defaultdict(Counter)
+    for event in events:
+        channel = event.channel if event.channel is not None else "unknown"
+        for grain, start in _day_and_month(event.at).items():
+            for mall in (event.mall_id, None):
+                bucket = channels[(grain, mall, start, channel)]
+                bucket.hits += 1
+                if event.visitor_id is not None:
+                    bucket.visitors.add(event.visitor_id)
+    for session in sessions_of(events):
+        first = session.first
+        channel = first.channel if first.channel is not None else "unknown"
+        for grain, start in _day_and_month(first.at).items():
+            for mall in (session.mall_id, None):
+                channels[(grain, mall, start, channel)].sessions += 1
+                figures = engagement[(grain, mall, start)]
+                figures.sessions += 1
+                figures.bounces += session.events == 1
+                figures.session_seconds += session.seconds
+        day = first.at.date()
+        if first.url is not None:
+            landings[(day, session.mall_id)][first.url] += 1
+        sources[(day, session.mall_id)][traffic_source(first.referrer)] += 1
+
+    def top(counts: Counter) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+    return VisitorAnalytics(
+        dict(channels),
+        dict(engagement),
+        {key: top(counts) for key, counts in landings.items()},
+        {key: top(counts) for key, counts in sources.items()},
+    )

@@ -35,6 +35,17 @@ ENDPOINTS = [
     ("/analytics/visitors/top-malls", {"date": DAY}, "platform"),
     ("/analytics/visitors/top-pages", {"date": DAY, "mall_id": 1}, "mall"),
     ("/analytics/visitors/top-products", {"date": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/channels", {"start": DAY, "end": DAY}, "platform"),
+    (
+        "/analytics/visitors/channels",
+        {"start": "2026-01", "end": "2026-02", "grain": "month"},
+        "platform",
+    ),
+    ("/analytics/visitors/channels", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/engagement", {"start": DAY, "end": DAY}, "platform"),
+    ("/analytics/visitors/engagement", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/landing-pages", {"date": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/sources", {"date": DAY, "mall_id": 1}, "mall"),
     ("/analytics/orders/daily", {"start": DAY, "end": DAY}, "platform"),
     ("/analytics/orders/daily", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
     ("/analytics/orders/monthly", {"start": "2026-01", "end": "2026-01"}, "platform"),
@@ -157,7 +168,7 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(app, tokens):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {tokens['platform']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 15  # every operation of the API
+    assert len(operations) == 19  # every operation of the API
     for operation in operations:
 
         @given(case=operation.as_strategy())

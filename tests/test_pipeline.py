@@ -17,7 +17,13 @@ import pytest
 
 from lakehouse.settings import EngineSettings
 from tests.conftest import run_cli
-from tests.reference import VisitorStats, load_events, visitor_stats
+from tests.reference import (
+    VisitorAnalytics,
+    VisitorStats,
+    load_events,
+    visitor_analytics,
+    visitor_stats,
+)
 
 METRICS = ("visitors", "page_views", "hits", "sessions", "members_visited")
 pytestmark = pytest.mark.slow
@@ -38,6 +44,11 @@ def api(request: pytest.FixtureRequest) -> httpx.Client:
 @pytest.fixture(scope="module")
 def reference(small_dataset: Path) -> VisitorStats:
     return visitor_stats(load_events(small_dataset))
+
+
+@pytest.fixture(scope="module")
+def analytics(small_dataset: Path) -> VisitorAnalytics:
+    return visitor_analytics(load_events(small_dataset))
 
 
 def figures(item: dict) -> dict[str, int]:
@@ -109,6 +120,96 @@ def test_top_lists(api: httpx.Client, reference: VisitorStats):
             assert [
                 (i["product_id"], i["product_views"]) for i in products["items"]
             ] == reference.top_products.get((day, mall), [])
+
+
+CHANNEL_FIGURES = ("visitors", "sessions", "hits")
+ENGAGEMENT_FIGURES = ("sessions", "bounces", "bounce_rate", "session_seconds",
+                      "avg_session_seconds")  # fmt: skip
+
+
+def test_channels_per_day_and_month(
+    api: httpx.Client, reference: VisitorStats, analytics: VisitorAnalytics
+):
+    days = reference.days()
+    months = sorted({date(d.year, d.month, 1) for d in days})
+    for mall in [None, *reference.malls()]:
+        scope = {} if mall is None else {"mall_id": mall}
+        daily = get_ok(api, "/analytics/visitors/channels", start=days[0].isoformat(),
+                       end=days[-1].isoformat(), **scope)  # fmt: skip
+        served = {(date.fromisoformat(i["date"]), i["channel"]): {k: i[k] for k in CHANNEL_FIGURES}
+                  for i in daily["items"]}  # fmt: skip
+        expected = {(d, c): b.figures() for (g, m, d, c), b in analytics.channels.items()
+                    if g == "day" and m == mall}  # fmt: skip
+        assert served == expected, mall
+        assert [i["date"] for i in daily["items"]] == sorted(i["date"] for i in daily["items"])
+        monthly = get_ok(api, "/analytics/visitors/channels", start=months[0].strftime("%Y-%m"),
+                         end=months[-1].strftime("%Y-%m"), grain="month", **scope)  # fmt: skip
+        served = {(i["month"], i["channel"]): {k: i[k] for k in CHANNEL_FIGURES}
+                  for i in monthly["items"]}  # fmt: skip
+        expected = {(d.strftime("%Y-%m"), c): b.figures()
+                    for (g, m, d, c), b in analytics.channels.items()
+                    if g == "month" and m == mall}  # fmt: skip
+        assert served == expected, mall
+
+
+def _engagement(item: dict) -> dict[str, object]:
+    return {k: pytest.approx(item[k]) if isinstance(item[k], float) else item[k]
+            for k in ENGAGEMENT_FIGURES}  # fmt: skip
+
+
+def test_engagement_per_day_and_month(
+    api: httpx.Client, reference: VisitorStats, analytics: VisitorAnalytics
+):
+    days = reference.days()
+    months = sorted({date(d.year, d.month, 1) for d in days})
+    for mall in [None, *reference.malls()]:
+        scope = {} if mall is None else {"mall_id": mall}
+        daily = get_ok(api, "/analytics/visitors/engagement", start=days[0].isoformat(),
+                       end=days[-1].isoformat(), **scope)  # fmt: skip
+        assert [i["date"] for i in daily["items"]] == [d.isoformat() for d in days]
+        for item in daily["items"]:
+            bucket = analytics.engagement.get(("day", mall, date.fromisoformat(item["date"])))
+            expected = bucket.figures() if bucket else dict.fromkeys(ENGAGEMENT_FIGURES, 0) | {
+                "bounce_rate": None, "avg_session_seconds": None}  # fmt: skip
+            assert {k: item[k] for k in ENGAGEMENT_FIGURES} == _engagement(expected), (mall, item)
+        monthly = get_ok(api, "/analytics/visitors/engagement", start=months[0].strftime("%Y-%m"),
+                         end=months[-1].strftime("%Y-%m"), grain="month", **scope)  # fmt: skip
+        assert [i["month"] for i in monthly["items"]] == [m.strftime("%Y-%m") for m in months]
+        for item, month in zip(monthly["items"], months, strict=True):
+            expected = analytics.engagement[("month", mall, month)].figures()
+            assert {k: item[k] for k in ENGAGEMENT_FIGURES} == _engagement(expected), (mall, item)
+
+
+def test_landing_pages_and_traffic_sources(
+    api: httpx.Client, reference: VisitorStats, analytics: VisitorAnalytics
+):
+    sources_seen = set()
+    for day in reference.days():
+        for mall in reference.malls():
+            params = {"date": day.isoformat(), "mall_id": mall}
+            pages = get_ok(api, "/analytics/visitors/landing-pages", **params)["items"]
+            assert [(i["url"], i["sessions"]) for i in pages] == analytics.landing_pages.get(
+                (day, mall), [])  # fmt: skip
+            assert [i["rank"] for i in pages] == list(range(1, len(pages) + 1))
+            sources = get_ok(api, "/analytics/visitors/sources", **params)["items"]
+            assert [(i["source"], i["sessions"]) for i in sources] == analytics.sources.get(
+                (day, mall), [])  # fmt: skip
+            sources_seen |= {i["source"] for i in sources}
+    assert {"(direct)", "google.com"} <= sources_seen, sources_seen
+
+
+def test_analytics_ranges_say_what_to_fix(api: httpx.Client, reference: VisitorStats):
+    day = reference.days()[0].isoformat()
+    wrong = api.get("/analytics/visitors/channels", params={"start": day[:7], "end": day[:7]})
+    assert wrong.status_code == 400
+    assert "must be a KST day, YYYY-MM-DD, with grain=day" in wrong.json()["detail"]
+    wrong = api.get("/analytics/visitors/engagement",
+                    params={"start": day, "end": day, "grain": "month"})  # fmt: skip
+    assert wrong.status_code == 400
+    assert "must be a KST month, YYYY-MM, with grain=month" in wrong.json()["detail"]
+    wrong = api.get("/analytics/visitors/engagement",
+                    params={"start": day, "end": day, "grain": "week"})  # fmt: skip
+    assert wrong.status_code == 422 and "grain" in wrong.json()["detail"]
 
 
 def _marts(home: Path) -> dict[str, list[tuple]]:

@@ -1,0 +1,180 @@
+"""Visitor analytics: channels, engagement, landing pages and traffic sources, per KST day
+(or month, with grain=month), per mall or platform-wide where the figure exists so."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.auth import PrincipalDep
+from api.coverage import data_coverage, require_known_mall
+from api.deps import ReaderDep, SettingsDep
+from api.ranges import MONTH_PATTERN, checked_days, checked_months
+from api.routers.visitors import Day, MallId, RequiredMallId
+from api.schemas.common import ERROR_RESPONSES
+from api.schemas.visitor_analytics import (
+    ChannelDay,
+    ChannelMonth,
+    ChannelsResponse,
+    EngagementDay,
+    EngagementMonth,
+    EngagementResponse,
+    LandingPage,
+    LandingPagesResponse,
+    TrafficSource,
+    TrafficSourcesResponse,
+)
+from api.series import series
+
+router = APIRouter(
+    prefix="/analytics/visitors", tags=["visitor analytics"], responses=ERROR_RESPONSES
+)
+
+Grain = Annotated[
+    Literal["day", "month"],
+    Query(description="day: start and end are KST days; month: KST months (YYYY-MM)."),
+]
+RangeBound = Annotated[
+    str,
+    Query(
+        description="A KST day (YYYY-MM-DD) with grain=day, a KST month (YYYY-MM) with "
+        "grain=month; inclusive.",
+        examples=["2026-01-30"],
+    ),
+]
+DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+ENGAGEMENT = ("sessions", "bounces", "bounce_rate", "session_seconds", "avg_session_seconds")
+NO_SESSIONS = {"sessions": 0, "bounces": 0, "bounce_rate": None, "session_seconds": 0,
+               "avg_session_seconds": None}  # fmt: skip
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        if not DAY_PATTERN.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(
+            400, f"{name} ({text!r}) must be a KST day, YYYY-MM-DD, with grain=day "
+            "(or pass grain=month for months, YYYY-MM)"
+        ) from None  # fmt: skip
+
+
+def _month(text: str, name: str) -> str:
+    if not re.fullmatch(MONTH_PATTERN, text):
+        raise HTTPException(
+            400, f"{name} ({text!r}) must be a KST month, YYYY-MM, with grain=month"
+        )
+    return text
+
+
+async def _buckets(reader, settings, grain: str, start: str, end: str) -> list[date]:
+    """The days or first days of months of [start, end] within the data."""
+    coverage = await data_coverage(reader)
+    if grain == "day":
+        return checked_days(_day(start, "start"), _day(end, "end"), settings, coverage)
+    return checked_months(_month(start, "start"), _month(end, "end"), settings, coverage)
+
+
+def _scope(mall_id: int | None) -> Literal["platform", "mall"]:
+    return "platform" if mall_id is None else "mall"
+
+
+@router.get("/channels", summary="Visitors, sessions and hits per channel, per KST day or month")
+async def channels(
+    reader: ReaderDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: RangeBound,
+    end: RangeBound,
+    mall_id: MallId = None,
+    grain: Grain = "day",
+) -> ChannelsResponse:
+    principal.require_mall(mall_id)
+    if mall_id is not None:
+        await require_known_mall(reader, mall_id)
+    buckets = await _buckets(reader, settings, grain, start, end)
+    items: list = []
+    if buckets:
+        column = "date_kst" if grain == "day" else "month_kst"
+        table = f"marts.{_scope(mall_id)}_channels_{'daily' if grain == 'day' else 'monthly'}"
+        where, params = f"{column} between ? and ?", [buckets[0], buckets[-1]]
+        if mall_id is not None:
+            where, params = f"{where} and mall_id = ?", [*params, mall_id]
+        rows = await reader.rows(
+            f"select {column} as bucket, channel, visitors, sessions, hits from {table} "
+            f"where {where} order by {column}, channel",
+            params,
+        )
+        if grain == "day":
+            items = [ChannelDay(date=r.pop("bucket"), **r) for r in rows]
+        else:
+            items = [ChannelMonth(month=r.pop("bucket").strftime("%Y-%m"), **r) for r in rows]
+    return ChannelsResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain, start=start,
+                            end=end, items=items)  # fmt: skip
+
+
+@router.get("/engagement", summary="Sessions, bounces and time on site per KST day or month")
+async def engagement(
+    reader: ReaderDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: RangeBound,
+    end: RangeBound,
+    mall_id: MallId = None,
+    grain: Grain = "day",
+) -> EngagementResponse:
+    principal.require_mall(mall_id)
+    if mall_id is not None:
+        await require_known_mall(reader, mall_id)
+    buckets = await _buckets(reader, settings, grain, start, end)
+    items: list = []
+    if buckets:
+        kind = "daily" if grain == "day" else "monthly"
+        found = await series(reader, "engagement", kind, ENGAGEMENT, buckets[0], buckets[-1],
+                             mall_id)  # fmt: skip
+        if grain == "day":
+            items = [EngagementDay(date=b, **found.get(b, NO_SESSIONS)) for b in buckets]
+        else:
+            items = [EngagementMonth(month=b.strftime("%Y-%m"), **found.get(b, NO_SESSIONS))
+                     for b in buckets]  # fmt: skip
+    return EngagementResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain, start=start,
+                              end=end, items=items)  # fmt: skip
+
+
+@router.get("/landing-pages", summary="A mall's URLs that started most sessions on a KST day")
+async def landing_pages(
+    reader: ReaderDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+) -> LandingPagesResponse:
+    principal.require_mall(mall_id)
+    (await data_coverage(reader)).require(date)
+    await require_known_mall(reader, mall_id)
+    rows = await reader.rows(
+        "select top_rank, url, sessions from marts.top_landing_pages_daily "
+        "where date_kst = ? and mall_id = ? order by top_rank",
+        [date, mall_id],
+    )
+    items = [LandingPage(rank=r["top_rank"], url=r["url"], sessions=r["sessions"]) for r in rows]
+    return LandingPagesResponse(date=date, mall_id=mall_id, items=items)
+
+
+@router.get("/sources", summary="A mall's traffic sources that brought most sessions on a KST day")
+async def sources(
+    reader: ReaderDep, principal: PrincipalDep, date: Day, mall_id: RequiredMallId
+) -> TrafficSourcesResponse:
+    principal.require_mall(mall_id)
+    (await data_coverage(reader)).require(date)
+    await require_known_mall(reader, mall_id)
+    rows = await reader.rows(
+        "select top_rank, traffic_source, sessions from marts.top_sources_daily "
+        "where date_kst = ? and mall_id = ? order by top_rank",
+        [date, mall_id],
+    )
+    items = [
+        TrafficSource(rank=r["top_rank"], source=r["traffic_source"], sessions=r["sessions"])
+        for r in rows
+    ]
+    return TrafficSourcesResponse(date=date, mall_id=mall_id, items=items)
