@@ -334,3 +334,52 @@ def visitor_analytics(events: list[Event], limit: int = 20) -> VisitorAnalytics:
         {key: top(counts) for key, counts in landings.items()},
         {key: top(counts) for key, counts in sources.items()},
     )
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass
+class VisitorLoyalty:
+    # (grain "day"/"month", mall_id or None, bucket start) -> visitors, new, returning
+    new_returning: dict[tuple[str, int | None, date], dict[str, int]]
+    # (mall_id or None, cohort week's Monday, week offset) -> (cohort_size, retained)
+    retention: dict[tuple[int | None, date, int], tuple[int, int]]
+
+
+def visitor_loyalty(events: list[Event]) -> VisitorLoyalty:
+    """metrics.md: new in the bucket of the first event (in the mall; platform-wide: anywhere),
+    weekly cohorts of that first event followed to the last week with data."""
+    seen = [e for e in events if e.visitor_id is not None]
+    first: dict[tuple[int | None, str], date] = {}
+    weeks_of: dict[tuple[int | None, str], set[date]] = defaultdict(set)
+    visitors: dict[tuple[str, int | None, date], set[str]] = defaultdict(set)
+    for event in seen:
+        day = event.at.date()
+        for mall in (event.mall_id, None):
+            key = (mall, event.visitor_id)
+            first[key] = min(first.get(key, day), day)
+            weeks_of[key].add(_monday(day))
+            for grain, start in _day_and_month(event.at).items():
+                visitors[(grain, mall, start)].add(event.visitor_id)
+    new_returning = {}
+    for (grain, mall, start), who in visitors.items():
+
+        def bucket_of(day: date, grain: str = grain) -> date:
+            return day if grain == "day" else date(day.year, day.month, 1)
+
+        new = sum(1 for v in who if bucket_of(first[(mall, v)]) == start)
+        new_returning[(grain, mall, start)] = {
+            "visitors": len(who), "new_visitors": new, "returning_visitors": len(who) - new,
+        }  # fmt: skip
+    all_weeks = sorted({_monday(e.at.date()) for e in seen})
+    cohorts: dict[tuple[int | None, date], list[set[date]]] = defaultdict(list)
+    for (mall, _visitor), day in first.items():
+        cohorts[(mall, _monday(day))].append(weeks_of[(mall, _visitor)])
+    retention = {}
+    for (mall, cohort), members in cohorts.items():
+        for week in (w for w in all_weeks if w >= cohort):
+            retained = sum(1 for weeks in members if week in weeks)
+            retention[(mall, cohort, (week - cohort).days // 7)] = (len(members), retained)
+    return VisitorLoyalty(new_returning, retention)

@@ -206,7 +206,8 @@ def test_openapi_documents_every_endpoint_with_a_response_model(client: TestClie
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in ("hourly", "daily", "monthly", "top-malls", "top-pages", "top-products",
-                 "channels", "engagement", "landing-pages", "sources"):  # fmt: skip
+                 "channels", "engagement", "new-returning", "retention", "landing-pages",
+                 "sources"):  # fmt: skip
         operation = paths[f"/analytics/visitors/{path}"]["get"]
         assert operation["summary"]
         assert "$ref" in operation["responses"]["200"]["content"]["application/json"]["schema"]

@@ -44,6 +44,14 @@ ENDPOINTS = [
     ("/analytics/visitors/channels", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
     ("/analytics/visitors/engagement", {"start": DAY, "end": DAY}, "platform"),
     ("/analytics/visitors/engagement", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/new-returning", {"start": DAY, "end": DAY}, "platform"),
+    ("/analytics/visitors/new-returning", {"start": DAY, "end": DAY, "mall_id": 1}, "mall"),
+    ("/analytics/visitors/retention", {"start": "2026-01-26", "end": "2026-01-26"}, "platform"),
+    (
+        "/analytics/visitors/retention",
+        {"start": "2026-01-26", "end": "2026-02-02", "mall_id": 1},
+        "mall",
+    ),
     ("/analytics/visitors/landing-pages", {"date": DAY, "mall_id": 1}, "mall"),
     ("/analytics/visitors/sources", {"date": DAY, "mall_id": 1}, "mall"),
     ("/analytics/orders/daily", {"start": DAY, "end": DAY}, "platform"),
@@ -168,7 +176,7 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(app, tokens):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {tokens['platform']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 19  # every operation of the API
+    assert len(operations) == 21  # every operation of the API
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -8,7 +8,7 @@ incremental transform must fold late events into days it had already built.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,9 +19,11 @@ from lakehouse.settings import EngineSettings
 from tests.conftest import run_cli
 from tests.reference import (
     VisitorAnalytics,
+    VisitorLoyalty,
     VisitorStats,
     load_events,
     visitor_analytics,
+    visitor_loyalty,
     visitor_stats,
 )
 
@@ -49,6 +51,11 @@ def reference(small_dataset: Path) -> VisitorStats:
 @pytest.fixture(scope="module")
 def analytics(small_dataset: Path) -> VisitorAnalytics:
     return visitor_analytics(load_events(small_dataset))
+
+
+@pytest.fixture(scope="module")
+def loyalty(small_dataset: Path) -> VisitorLoyalty:
+    return visitor_loyalty(load_events(small_dataset))
 
 
 def figures(item: dict) -> dict[str, int]:
@@ -196,6 +203,52 @@ def test_landing_pages_and_traffic_sources(
                 (day, mall), [])  # fmt: skip
             sources_seen |= {i["source"] for i in sources}
     assert {"(direct)", "google.com"} <= sources_seen, sources_seen
+
+
+NEW_RETURNING = ("visitors", "new_visitors", "returning_visitors")
+
+
+def test_new_and_returning_visitors_per_day_and_month(
+    api: httpx.Client, reference: VisitorStats, loyalty: VisitorLoyalty
+):
+    days = reference.days()
+    months = sorted({date(d.year, d.month, 1) for d in days})
+    nobody = dict.fromkeys(NEW_RETURNING, 0)
+    for mall in [None, *reference.malls()]:
+        scope = {} if mall is None else {"mall_id": mall}
+        daily = get_ok(api, "/analytics/visitors/new-returning", start=days[0].isoformat(),
+                       end=days[-1].isoformat(), **scope)  # fmt: skip
+        served = {i["date"]: {k: i[k] for k in NEW_RETURNING} for i in daily["items"]}
+        assert served == {d.isoformat(): loyalty.new_returning.get(("day", mall, d), nobody)
+                          for d in days}, mall  # fmt: skip
+        monthly = get_ok(api, "/analytics/visitors/new-returning", grain="month",
+                         start=months[0].strftime("%Y-%m"), end=months[-1].strftime("%Y-%m"),
+                         **scope)  # fmt: skip
+        served = {i["month"]: {k: i[k] for k in NEW_RETURNING} for i in monthly["items"]}
+        assert served == {m.strftime("%Y-%m"): loyalty.new_returning[("month", mall, m)]
+                          for m in months}, mall  # fmt: skip
+    returning = sum(v["returning_visitors"] for (g, m, _), v in loyalty.new_returning.items()
+                    if g == "day" and m is None)  # fmt: skip
+    assert returning > 0, "no visitor came back: the comparison would prove little"
+
+
+def test_weekly_retention(api: httpx.Client, reference: VisitorStats, loyalty: VisitorLoyalty):
+    days = reference.days()
+    first = days[0] - timedelta(days=days[0].weekday())
+    last = days[-1] - timedelta(days=days[-1].weekday())
+    for mall in [None, *reference.malls()]:
+        scope = {} if mall is None else {"mall_id": mall}
+        served = get_ok(api, "/analytics/visitors/retention", start=first.isoformat(),
+                        end=last.isoformat(), **scope)["items"]  # fmt: skip
+        expected = sorted((c, o, size, kept) for (m, c, o), (size, kept)
+                          in loyalty.retention.items() if m == mall)  # fmt: skip
+        assert [(date.fromisoformat(i["cohort_week"]), i["week_offset"], i["cohort_size"],
+                 i["retained_visitors"]) for i in served] == expected, mall  # fmt: skip
+    not_monday = api.get("/analytics/visitors/retention",
+                         params={"start": (first + timedelta(days=2)).isoformat(),
+                                 "end": last.isoformat()})  # fmt: skip
+    assert not_monday.status_code == 400
+    assert f"must be the Monday of a cohort week: {first}" in not_monday.json()["detail"]
 
 
 def test_analytics_ranges_say_what_to_fix(api: httpx.Client, reference: VisitorStats):

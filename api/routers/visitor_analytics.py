@@ -1,10 +1,11 @@
-"""Visitor analytics: channels, engagement, landing pages and traffic sources, per KST day
-(or month, with grain=month), per mall or platform-wide where the figure exists so."""
+"""Visitor analytics: channels, engagement, new and returning visitors (per KST day, or month
+with grain=month), weekly retention cohorts, per mall or platform-wide; a mall's landing pages
+and traffic sources per day."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -24,6 +25,11 @@ from api.schemas.visitor_analytics import (
     EngagementResponse,
     LandingPage,
     LandingPagesResponse,
+    NewReturningDay,
+    NewReturningMonth,
+    NewReturningResponse,
+    RetentionItem,
+    RetentionResponse,
     TrafficSource,
     TrafficSourcesResponse,
 )
@@ -47,6 +53,8 @@ RangeBound = Annotated[
 ]
 DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 ENGAGEMENT = ("sessions", "bounces", "bounce_rate", "session_seconds", "avg_session_seconds")
+NEW_RETURNING = ("visitors", "new_visitors", "returning_visitors")
+NOBODY = dict.fromkeys(NEW_RETURNING, 0)
 NO_SESSIONS = {"sessions": 0, "bounces": 0, "bounce_rate": None, "session_seconds": 0,
                "avg_session_seconds": None}  # fmt: skip
 
@@ -143,6 +151,77 @@ async def engagement(
                      for b in buckets]  # fmt: skip
     return EngagementResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain, start=start,
                               end=end, items=items)  # fmt: skip
+
+
+@router.get("/new-returning", summary="New and returning visitors per KST day or month")
+async def new_returning(
+    reader: ReaderDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: RangeBound,
+    end: RangeBound,
+    mall_id: MallId = None,
+    grain: Grain = "day",
+) -> NewReturningResponse:
+    principal.require_mall(mall_id)
+    if mall_id is not None:
+        await require_known_mall(reader, mall_id)
+    buckets = await _buckets(reader, settings, grain, start, end)
+    items: list = []
+    if buckets:
+        kind = "daily" if grain == "day" else "monthly"
+        found = await series(reader, "new_returning", kind, NEW_RETURNING, buckets[0],
+                             buckets[-1], mall_id)  # fmt: skip
+        if grain == "day":
+            items = [NewReturningDay(date=b, **found.get(b, NOBODY)) for b in buckets]
+        else:
+            items = [NewReturningMonth(month=b.strftime("%Y-%m"), **found.get(b, NOBODY))
+                     for b in buckets]  # fmt: skip
+    return NewReturningResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain,
+                                start=start, end=end, items=items)  # fmt: skip
+
+
+CohortWeek = Annotated[
+    date, Query(description="Monday of a KST week, YYYY-MM-DD.", examples=["2026-01-26"])
+]
+
+
+@router.get("/retention", summary="Weekly retention of the visitor cohorts of a range of weeks")
+async def retention(
+    reader: ReaderDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    start: CohortWeek,
+    end: CohortWeek,
+    mall_id: MallId = None,
+) -> RetentionResponse:
+    principal.require_mall(mall_id)
+    for name, day in (("start", start), ("end", end)):
+        if day.weekday() != 0:
+            monday = day - timedelta(days=day.weekday())
+            raise HTTPException(
+                400, f"{name} ({day}) must be the Monday of a cohort week: {monday} for its week"
+            )
+    if start > end:
+        raise HTTPException(400, f"start ({start}) must not be after end ({end})")
+    weeks = (end - start).days // 7 + 1
+    if weeks * 7 > settings.max_daily_range_days:
+        raise HTTPException(400, f"the range has {weeks} cohort weeks; at most "
+                                 f"{settings.max_daily_range_days // 7} are allowed")  # fmt: skip
+    if mall_id is not None:
+        await require_known_mall(reader, mall_id)
+    table, where, params = "marts.platform_retention_weekly", "", [start, end]
+    if mall_id is not None:
+        table, where, params = "marts.mall_retention_weekly", " and mall_id = ?", [*params, mall_id]
+    rows = await reader.rows(
+        "select cohort_week, week_offset, cohort_size, retained_visitors "
+        f"from {table} where cohort_week between ? and ?{where} "
+        "order by cohort_week, week_offset",
+        params,
+    )
+    items = [RetentionItem(**r) for r in rows]
+    return RetentionResponse(scope=_scope(mall_id), mall_id=mall_id, start=start, end=end,
+                             items=items)  # fmt: skip
 
 
 @router.get("/landing-pages", summary="A mall's URLs that started most sessions on a KST day")

@@ -95,3 +95,45 @@ class TrafficSourcesResponse(BaseModel):
     items: list[TrafficSource] = Field(
         description="Sources that brought most sessions; ties → smaller source."
     )
+
+
+class NewReturningFigures(BaseModel):
+    visitors: int = Field(description="Distinct visitors in the bucket.")
+    new_visitors: int = Field(
+        description="Visitors whose first event (in the mall; platform-wide: anywhere) is in "
+        "the bucket."
+    )
+    returning_visitors: int = Field(description="visitors - new_visitors.")
+
+
+class NewReturningDay(NewReturningFigures):
+    date: dt.date = Field(description="KST calendar day.")
+
+
+class NewReturningMonth(NewReturningFigures):
+    month: str = Field(description="KST calendar month.", examples=["2026-01"])
+
+
+class NewReturningResponse(AnalyticsSeries):
+    items: list[NewReturningDay] | list[NewReturningMonth] = Field(
+        description="Every bucket of the range within the data, in order (zeros where nobody "
+        "came). Figures of earlier days change when a late event moves a visitor's first day."
+    )
+
+
+class RetentionItem(BaseModel):
+    cohort_week: dt.date = Field(description="Monday of the cohort's KST week.")
+    week_offset: int = Field(ge=0, description="Weeks after the cohort's (0: its own week).")
+    cohort_size: int = Field(description="Visitors whose first event is in the cohort week.")
+    retained_visitors: int = Field(
+        description="Cohort visitors with an event in the week week_offset weeks later."
+    )
+
+
+class RetentionResponse(VisitorSeries):
+    start: dt.date
+    end: dt.date
+    items: list[RetentionItem] = Field(
+        description="Per cohort of the range, in order, a row per week offset up to the last "
+        "week with data."
+    )

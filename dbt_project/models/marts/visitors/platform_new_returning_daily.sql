@@ -1,0 +1,30 @@
+{#- New and returning visitors of all malls together per KST day: new on the day of their
+    first event anywhere on the platform (doc block metric_new_returning); counted again
+    on each run, as mall_new_returning_daily. -#}
+
+with
+
+platform_days as (
+    select * from {{ ref('platform_visitors_daily') }}
+),
+
+first_days as (
+    select * from {{ ref('int_weblog__visitor_first_days') }}
+),
+
+new_counts as (
+    select
+        first_date_kst as date_kst,
+        count(*) as new_visitors
+    from first_days
+    group by first_date_kst
+)
+
+select
+    platform_days.date_kst,
+    platform_days.visitors,
+    coalesce(new_counts.new_visitors, 0) as new_visitors,
+    platform_days.visitors - coalesce(new_counts.new_visitors, 0) as returning_visitors
+from platform_days
+left join new_counts
+    on platform_days.date_kst = new_counts.date_kst
