@@ -14,7 +14,7 @@ from api.auth import PrincipalDep
 from api.coverage import data_coverage, require_known_mall
 from api.deps import ReaderDep, SettingsDep
 from api.ranges import MONTH_PATTERN, checked_days, checked_months
-from api.routers.visitors import Day, MallId, RequiredMallId
+from api.routers.visitors import Day, MallId, RequiredMallId, scope_of
 from api.schemas.common import ERROR_RESPONSES
 from api.schemas.visitor_analytics import (
     ChannelDay,
@@ -79,16 +79,47 @@ def _month(text: str, name: str) -> str:
     return text
 
 
-async def _buckets(reader, settings, grain: str, start: str, end: str) -> list[date]:
-    """The days or first days of months of [start, end] within the data."""
+async def _checked_buckets(
+    reader, principal, settings, grain: str, start: str, end: str, mall_id: int | None
+) -> list[date]:
+    """After the access and mall checks, the days or first days of months of [start, end]
+    within the data."""
+    principal.require_mall(mall_id)
+    if mall_id is not None:
+        await require_known_mall(reader, mall_id)
     coverage = await data_coverage(reader)
     if grain == "day":
         return checked_days(_day(start, "start"), _day(end, "end"), settings, coverage)
     return checked_months(_month(start, "start"), _month(end, "end"), settings, coverage)
 
 
-def _scope(mall_id: int | None) -> Literal["platform", "mall"]:
-    return "platform" if mall_id is None else "mall"
+async def _zero_filled(
+    reader,
+    kind: str,
+    columns: tuple[str, ...],
+    empty: dict,
+    grain: str,
+    buckets: list[date],
+    mall_id: int | None,
+    day_item,
+    month_item,
+) -> list:
+    """An item per bucket from ``marts.<mall|platform>_<kind>_<daily|monthly>``, ``empty``
+    where the mart has no row."""
+    if not buckets:
+        return []
+    found = await series(
+        reader,
+        kind,
+        "daily" if grain == "day" else "monthly",
+        columns,
+        buckets[0],
+        buckets[-1],
+        mall_id,
+    )
+    if grain == "day":
+        return [day_item(date=b, **found.get(b, empty)) for b in buckets]
+    return [month_item(month=b.strftime("%Y-%m"), **found.get(b, empty)) for b in buckets]
 
 
 @router.get("/channels", summary="Visitors, sessions and hits per channel, per KST day or month")
@@ -101,14 +132,11 @@ async def channels(
     mall_id: MallId = None,
     grain: Grain = "day",
 ) -> ChannelsResponse:
-    principal.require_mall(mall_id)
-    if mall_id is not None:
-        await require_known_mall(reader, mall_id)
-    buckets = await _buckets(reader, settings, grain, start, end)
+    buckets = await _checked_buckets(reader, principal, settings, grain, start, end, mall_id)
     items: list = []
     if buckets:
         column = "date_kst" if grain == "day" else "month_kst"
-        table = f"marts.{_scope(mall_id)}_channels_{'daily' if grain == 'day' else 'monthly'}"
+        table = f"marts.{scope_of(mall_id)}_channels_{'daily' if grain == 'day' else 'monthly'}"
         where, params = f"{column} between ? and ?", [buckets[0], buckets[-1]]
         if mall_id is not None:
             where, params = f"{where} and mall_id = ?", [*params, mall_id]
@@ -121,7 +149,7 @@ async def channels(
             items = [ChannelDay(date=r.pop("bucket"), **r) for r in rows]
         else:
             items = [ChannelMonth(month=r.pop("bucket").strftime("%Y-%m"), **r) for r in rows]
-    return ChannelsResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain, start=start,
+    return ChannelsResponse(scope=scope_of(mall_id), mall_id=mall_id, grain=grain, start=start,
                             end=end, items=items)  # fmt: skip
 
 
@@ -135,21 +163,10 @@ async def engagement(
     mall_id: MallId = None,
     grain: Grain = "day",
 ) -> EngagementResponse:
-    principal.require_mall(mall_id)
-    if mall_id is not None:
-        await require_known_mall(reader, mall_id)
-    buckets = await _buckets(reader, settings, grain, start, end)
-    items: list = []
-    if buckets:
-        kind = "daily" if grain == "day" else "monthly"
-        found = await series(reader, "engagement", kind, ENGAGEMENT, buckets[0], buckets[-1],
-                             mall_id)  # fmt: skip
-        if grain == "day":
-            items = [EngagementDay(date=b, **found.get(b, NO_SESSIONS)) for b in buckets]
-        else:
-            items = [EngagementMonth(month=b.strftime("%Y-%m"), **found.get(b, NO_SESSIONS))
-                     for b in buckets]  # fmt: skip
-    return EngagementResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain, start=start,
+    buckets = await _checked_buckets(reader, principal, settings, grain, start, end, mall_id)
+    items = await _zero_filled(reader, "engagement", ENGAGEMENT, NO_SESSIONS, grain, buckets,
+                               mall_id, EngagementDay, EngagementMonth)  # fmt: skip
+    return EngagementResponse(scope=scope_of(mall_id), mall_id=mall_id, grain=grain, start=start,
                               end=end, items=items)  # fmt: skip
 
 
@@ -163,21 +180,10 @@ async def new_returning(
     mall_id: MallId = None,
     grain: Grain = "day",
 ) -> NewReturningResponse:
-    principal.require_mall(mall_id)
-    if mall_id is not None:
-        await require_known_mall(reader, mall_id)
-    buckets = await _buckets(reader, settings, grain, start, end)
-    items: list = []
-    if buckets:
-        kind = "daily" if grain == "day" else "monthly"
-        found = await series(reader, "new_returning", kind, NEW_RETURNING, buckets[0],
-                             buckets[-1], mall_id)  # fmt: skip
-        if grain == "day":
-            items = [NewReturningDay(date=b, **found.get(b, NOBODY)) for b in buckets]
-        else:
-            items = [NewReturningMonth(month=b.strftime("%Y-%m"), **found.get(b, NOBODY))
-                     for b in buckets]  # fmt: skip
-    return NewReturningResponse(scope=_scope(mall_id), mall_id=mall_id, grain=grain,
+    buckets = await _checked_buckets(reader, principal, settings, grain, start, end, mall_id)
+    items = await _zero_filled(reader, "new_returning", NEW_RETURNING, NOBODY, grain, buckets,
+                               mall_id, NewReturningDay, NewReturningMonth)  # fmt: skip
+    return NewReturningResponse(scope=scope_of(mall_id), mall_id=mall_id, grain=grain,
                                 start=start, end=end, items=items)  # fmt: skip
 
 
@@ -220,7 +226,7 @@ async def retention(
         params,
     )
     items = [RetentionItem(**r) for r in rows]
-    return RetentionResponse(scope=_scope(mall_id), mall_id=mall_id, start=start, end=end,
+    return RetentionResponse(scope=scope_of(mall_id), mall_id=mall_id, start=start, end=end,
                              items=items)  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -50,7 +50,7 @@ Month = Annotated[
 ]
 
 
-def _scope(mall_id: int | None) -> str:
+def scope_of(mall_id: int | None) -> Literal["platform", "mall"]:
     return "platform" if mall_id is None else "mall"
 
 
@@ -70,7 +70,7 @@ async def hourly(
     by_hour = {hour.hour: figures for hour, figures in rows.items()}
     start = datetime(date.year, date.month, date.day, tzinfo=KST)
     items = [HourlyItem(hour=start + timedelta(hours=h), **by_hour.get(h, ZERO)) for h in range(24)]
-    return HourlyResponse(scope=_scope(mall_id), mall_id=mall_id, date=date, items=items)
+    return HourlyResponse(scope=scope_of(mall_id), mall_id=mall_id, date=date, items=items)
 
 
 @router.get("/daily", summary="Visitor statistics per KST day over a range")
@@ -88,7 +88,9 @@ async def daily(
     days = checked_days(start, end, settings, await data_coverage(reader))
     by_day = await series(reader, "visitors", "daily", METRICS, start, end, mall_id)
     items = [DailyItem(date=day, **by_day.get(day, ZERO)) for day in days]
-    return DailyResponse(scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items)
+    return DailyResponse(
+        scope=scope_of(mall_id), mall_id=mall_id, start=start, end=end, items=items
+    )
 
 
 @router.get("/monthly", summary="Visitor statistics per KST month over a range")
@@ -110,7 +112,7 @@ async def monthly(
         by_month = await series(reader, "visitors", "monthly", METRICS, first, last, mall_id)
         items = [MonthlyItem(month=m.strftime("%Y-%m"), **by_month.get(m, ZERO)) for m in months]
     return MonthlyResponse(
-        scope=_scope(mall_id), mall_id=mall_id, start=start, end=end, items=items
+        scope=scope_of(mall_id), mall_id=mall_id, start=start, end=end, items=items
     )
 
 
