@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,12 +11,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.late_events import WEBLOG_DUMP, late_first_visit
 from tests.processes import check_ended, log_tail, run
+
+LATE_FIRST_VISIT = "late-first-visit"  # the event_id of the late event small_dataset ends with
 
 DATAPLAT = [sys.executable, "-m", "dataplat.cli"]
 pytest_plugins = ["tests.platform_fixtures"]
@@ -28,12 +33,25 @@ def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
 
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two KST days (crossing the month end), 12 malls: every topic and every fault."""
+    """Two KST days (crossing the month end), 12 malls: every topic and every fault. The
+    weblog dump ends with a late event (LATE_FIRST_VISIT) that makes a visitor new a day
+    earlier than the first half of the dump says: every pipeline that builds the first part
+    before the rest (pipeline_home, the platform's Kafka load) must move them."""
     out = tmp_path_factory.mktemp("generated") / "topics"
     run_cli(
         "generate", "--out", str(out), "--days", "2", "--events-per-day", "20000",
         "--malls", "12", "--seed", "7", "--start", "2026-01-31",
     )  # fmt: skip
+    dump = out / WEBLOG_DUMP
+    _, line = late_first_visit(out, new_on=date(2026, 2, 1), late_on=date(2026, 1, 31),
+                               event_id=LATE_FIRST_VISIT,
+                               seen_in_lines=len(dump.read_bytes().splitlines()) // 2)  # fmt: skip
+    with dump.open("ab") as file:
+        file.write(line)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest["records"]["weblog.events"] += 1
+    manifest["weblog_valid_events"] += 1
+    (out / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out
 
 

@@ -93,10 +93,11 @@ def _valid_event(payload: str | None) -> Event | None:
     )
 
 
-def load_events(directory: Path) -> list[Event]:
-    """Valid weblog events, deduplicated by event_id (the first delivery kept)."""
+def load_events(directory: Path, lines: int | None = None) -> list[Event]:
+    """Valid weblog events, deduplicated by event_id (the first delivery kept); of the first
+    ``lines`` records of the dump when given."""
     seen: dict[str, Event] = {}
-    for line in (directory / "weblog.events.jsonl").read_bytes().splitlines():
+    for line in (directory / "weblog.events.jsonl").read_bytes().splitlines()[:lines]:
         envelope = json.loads(line.decode("utf-8", "surrogateescape"))
         payload = envelope["payload"]
         try:

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from lakehouse.settings import EngineSettings
-from tests.conftest import run_cli
+from tests.conftest import LATE_FIRST_VISIT, run_cli
+from tests.late_events import WEBLOG_DUMP, first_days
 from tests.reference import (
     VisitorAnalytics,
     VisitorLoyalty,
@@ -230,6 +231,43 @@ def test_new_and_returning_visitors_per_day_and_month(
     returning = sum(v["returning_visitors"] for (g, m, _), v in loyalty.new_returning.items()
                     if g == "day" and m is None)  # fmt: skip
     assert returning > 0, "no visitor came back: the comparison would prove little"
+
+
+def test_a_late_event_made_a_visitor_new_a_day_earlier(
+    api: httpx.Client, small_dataset: Path, loyalty: VisitorLoyalty
+):
+    """small_dataset ends with a page view on 2026-01-31 by a visitor whose first event in the
+    first half of the dumps (what both engines built first; on Trino the first four of six
+    parts) is on 2026-02-01. The incremental run that read it moved their first day, in their
+    mall and platform-wide: a day and a month earlier."""
+    events = load_events(small_dataset)
+    (late,) = [e for e in events if e.event_id == LATE_FIRST_VISIT]
+    lines = len((small_dataset / WEBLOG_DUMP).read_bytes().splitlines())
+    built_first = first_days(load_events(small_dataset, lines=lines // 2))
+    assert built_first[(late.mall_id, late.visitor_id)] == date(2026, 2, 1)
+    without = visitor_loyalty([e for e in events if e is not late]).new_returning
+    nobody = dict.fromkeys(NEW_RETURNING, 0)
+    for mall in (late.mall_id, None):
+        scope = {} if mall is None else {"mall_id": mall}
+        for grain, start, end, earlier, later, key in (
+            ("day", "2026-01-31", "2026-02-01", date(2026, 1, 31), date(2026, 2, 1), "date"),
+            ("month", "2026-01", "2026-02", date(2026, 1, 1), date(2026, 2, 1), "month"),
+        ):
+            served = {i[key]: tuple(i[k] for k in NEW_RETURNING) for i in get_ok(
+                api, "/analytics/visitors/new-returning", grain=grain, start=start, end=end,
+                **scope)["items"]}  # fmt: skip
+            was = [tuple(without.get((grain, mall, b), nobody)[k] for k in NEW_RETURNING)
+                   for b in (earlier, later)]  # fmt: skip
+            # The earlier bucket gains a visitor, new there; the later keeps its visitors,
+            # one of them now returning.
+            assert served == {
+                start: (was[0][0] + 1, was[0][1] + 1, was[0][2]),
+                end: (was[1][0], was[1][1] - 1, was[1][2] + 1),
+            }, (mall, grain)
+            assert served == {
+                b: tuple(loyalty.new_returning[(grain, mall, d)][k] for k in NEW_RETURNING)
+                for b, d in ((start, earlier), (end, later))
+            }, (mall, grain)
 
 
 def test_weekly_retention(api: httpx.Client, reference: VisitorStats, loyalty: VisitorLoyalty):

@@ -5,7 +5,6 @@ the same models on Trino: the parity test of test_platform.py)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 
 from lakehouse.settings import EngineSettings
 from tests.conftest import run_cli
+from tests.kcat import write_dump
+from tests.late_events import WEBLOG_DUMP, late_first_visit
 from tests.reference import load_events, visitor_loyalty
 
 pytestmark = pytest.mark.slow
@@ -52,43 +53,6 @@ def expected(events) -> dict[str, list[tuple]]:
     }
 
 
-def late_event_for_a_monday_newcomer(topics: Path, out: Path) -> int:
-    """A kcat file with one record: a page view on SUNDAY by a visitor whose first event in
-    a mall is on MONDAY, at the next offset of partition 0. Returns the mall."""
-    first_day: dict[tuple[int, str], date] = {}
-    for event in load_events(topics):
-        if event.visitor_id is not None:
-            key = (event.mall_id, event.visitor_id)
-            first_day[key] = min(first_day.get(key, event.at.date()), event.at.date())
-    mall, visitor = next(key for key, day in sorted(first_day.items()) if day == MONDAY)
-    offsets = [
-        json.loads(line.decode("utf-8", "surrogateescape"))
-        for line in (topics / "weblog.events.jsonl").read_bytes().splitlines()
-    ]
-    offset = 1 + max(r["offset"] for r in offsets if r["partition"] == 0)
-    late = {
-        "event_id": "late-sunday-visit",
-        "event_time": f"{SUNDAY}T21:00:00+09:00",
-        "mall_id": mall,
-        "visitor_id": visitor,
-        "member_id": None,
-        "event_type": "page_view",
-        "channel": "web",
-        "url": "/",
-        "referrer": None,
-        "product_id": None,
-        "order_id": None,
-        "user_agent": None,
-        "ip": None,
-    }
-    out.mkdir()
-    (out / "weblog.events.jsonl").write_text(json.dumps({
-        "topic": "weblog.events", "partition": 0, "offset": offset, "tstype": "create",
-        "ts": 1773100000000, "broker": 1, "key": visitor, "payload": json.dumps(late),
-    }) + "\n")  # fmt: skip
-    return mall
-
-
 def test_a_late_event_makes_a_visitor_new_on_an_earlier_day_and_cohort(tmp_path: Path):
     topics, home = tmp_path / "topics", tmp_path / "home"
     run_cli("generate", "--out", str(topics), "--days", "3", "--events-per-day", "3000",
@@ -99,7 +63,9 @@ def test_a_late_event_makes_a_visitor_new_on_an_earlier_day_and_cohort(tmp_path:
     before = marts(home)
     assert sorted(before["daily"]) == sorted(expected(load_events(topics))["daily"])
 
-    mall = late_event_for_a_monday_newcomer(topics, tmp_path / "late")
+    (mall, _), line = late_first_visit(topics, new_on=MONDAY, late_on=SUNDAY,
+                                       event_id="late-sunday-visit")  # fmt: skip
+    write_dump(tmp_path / "late" / WEBLOG_DUMP, [line])
     run_cli("ingest", "--from-dir", str(tmp_path / "late"), env=env)
     run_cli("transform", env=env)
     after = marts(home)
