@@ -1,6 +1,7 @@
 """A realistic, deterministic data set for every topic of topics.md, written as kcat -J dumps.
 
-Visitors browse in sessions (a KST day/night rhythm, a few big malls and a long tail), some
+Visitors browse in sessions (a KST day/night rhythm, a few big malls and a long tail; half of
+the sessions by visitors new to the mall, some of whom come back over the weeks), some
 log in, view products, fill carts and buy; purchases become orders in the shop database, whose
 changes (and those of members, products, carts, coupons and app installs) flow as Debezium
 change events. Every producer fault of topics.md is injected at a small, counted share:
@@ -66,6 +67,14 @@ HOURLY_WEIGHTS = (
     3, 2, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 6, 6, 7, 8, 10, 12, 13, 11, 7,
 )  # fmt: skip
 MEAN_EVENTS_PER_SESSION = 8
+# Of sessions: a visitor the mall has never seen (most of a shop's traffic is new); of the
+# others, a newcomer of the last days or weeks coming back, the rest the mall's regulars.
+NEWCOMER_SHARE = 0.5
+NEWCOMER_RETURN_SHARE = 0.3
+# The newcomers each mall remembers for a return: about a week of them, at most this many
+# (each new one replaces a random one once full, so returns thin out over the weeks).
+NEWCOMER_MEMORY_DAYS = 7
+NEWCOMER_MEMORY_MAX = 20_000
 REFERRERS = ("https://search.naver.com/", "https://www.google.com/", "https://m.instagram.com/")
 # Of referrers sent: one of every kind the traffic sources tell apart (search engines with a
 # query, www./m. hosts in any case, a port, user info, app deep links with and without a
@@ -186,6 +195,15 @@ class _World:
         self.visitors_per_mall = {
             m.id: max(20, round(events_per_day / 6 * m.weight / total_weight)) for m in self.malls
         }
+        sessions_per_day = events_per_day / MEAN_EVENTS_PER_SESSION
+        self.newcomer_memory = {
+            m.id: max(50, min(NEWCOMER_MEMORY_MAX, round(NEWCOMER_MEMORY_DAYS * sessions_per_day
+                                                         * NEWCOMER_SHARE * m.weight
+                                                         / total_weight)))
+            for m in self.malls
+        }  # fmt: skip
+        self.newcomers: dict[int, list[str]] = {m.id: [] for m in self.malls}
+        self.newcomer_count: Counter[int] = Counter()
         self.products_per_mall = {
             m.id: max(10, min(400, round(events_per_day / 60 * m.weight / total_weight)))
             for m in self.malls
@@ -214,6 +232,7 @@ class Generator:
         # rest of the data set stays the same.
         self.fault_rng = random.Random(seed + 1)
         self.referrer_rng = random.Random(seed + 2)
+        self.visitor_rng = random.Random(seed + 3)
         self.days, self.events_per_day, self.start = days, events_per_day, start
         start_utc = datetime(start.year, start.month, start.day, tzinfo=UTC)
         self.start_ms = int(start_utc.timestamp() * 1000) - KST_OFFSET_MS  # 00:00 KST
@@ -516,7 +535,7 @@ class Generator:
         rng, world = self.rng, self.world
         mall = rng.choices(world.malls, weights=world.mall_weights)[0]
         visitor_no = rng.randrange(world.visitors_per_mall[mall.id])
-        visitor = f"v-{mall.id}-{visitor_no:06d}"
+        visitor = self._visitor(mall, visitor_no)
         member = None
         if visitor_no % 10 < LOGGED_IN_SHARE * 10 and mall.members:
             member = mall.members[visitor_no % len(mall.members)]
@@ -540,6 +559,25 @@ class Generator:
             self._session_step(at, mall, visitor, member, channel, step, cart)
             if cart and cart[-1] == -1:  # purchased: the visit ends
                 break
+
+    def _visitor(self, mall: _Mall, regular_no: int) -> str:
+        """A session's visitor: someone new to the mall, a newcomer of the last days or weeks
+        coming back, or regular number ``regular_no``."""
+        rng, newcomers = self.visitor_rng, self.world.newcomers[mall.id]
+        roll = rng.random()
+        if roll < NEWCOMER_SHARE:
+            self.world.newcomer_count[mall.id] += 1
+            visitor = f"v-{mall.id}-n{self.world.newcomer_count[mall.id]:07d}"
+            if len(newcomers) < self.world.newcomer_memory[mall.id]:
+                newcomers.append(visitor)
+            else:
+                newcomers[rng.randrange(len(newcomers))] = visitor
+            self.faults.counts["weblog_newcomer_sessions"] += 1
+            return visitor
+        if roll < NEWCOMER_SHARE + (1 - NEWCOMER_SHARE) * NEWCOMER_RETURN_SHARE and newcomers:
+            self.faults.counts["weblog_newcomer_returns"] += 1
+            return rng.choice(newcomers)
+        return f"v-{mall.id}-{regular_no:06d}"
 
     def _session_step(self, at: int, mall: _Mall, visitor: str, member: int | None,
                       channel: str, step: int, cart: list[int]) -> None:  # fmt: skip
@@ -655,6 +693,8 @@ class Generator:
             "weblog_new_fields": counts["weblog_new_fields"],
             "weblog_query_strings": counts["weblog_query_strings"],
             "weblog_varied_referrers": counts["weblog_varied_referrers"],
+            "weblog_newcomer_sessions": counts["weblog_newcomer_sessions"],
+            "weblog_newcomer_returns": counts["weblog_newcomer_returns"],
             "weblog_broken": dict(sorted(self.faults.broken.items())),
             "cdc_tombstones": counts["cdc_tombstones"],
             "cdc_redelivered": counts["cdc_redelivered"],

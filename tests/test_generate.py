@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sampledata.generate import REFERRERS, TOPICS, VARIED_REFERRERS, generate
+from tests.reference import load_events, visitor_loyalty
 from tests.reference_shop import readable
 
 
@@ -158,3 +159,20 @@ def test_cdc_envelopes_tombstones_redeliveries_and_orders_behind_purchases(gener
     events = [parsed(r["payload"]) for r in read_records(out, "weblog.events")]
     purchased = {e["order_id"] for e in events if e and e.get("event_type") == "purchase"}
     assert purchased and purchased <= orders
+
+
+def test_visitors_are_mostly_new_and_some_come_back_over_the_weeks(tmp_path: Path):
+    """Three KST weeks: every day has new and returning visitors, and each weekly cohort's
+    visitors come back in later weeks, fewer as the weeks pass (tests/reference.py counts)."""
+    manifest = generate(tmp_path, days=21, events_per_day=3000, malls=3, seed=5,
+                        start=date(2026, 1, 5), progress=False)  # fmt: skip
+    assert manifest["weblog_newcomer_sessions"] > manifest["weblog_newcomer_returns"] > 0
+    loyalty = visitor_loyalty(load_events(tmp_path))
+    period = [date(2026, 1, 5) + timedelta(days=n) for n in range(21)]
+    days = [loyalty.new_returning[("day", None, day)] for day in period]
+    assert all(0 < d["new_visitors"] < d["visitors"] for d in days[1:]), days
+    retention = {(c, o): kept / size for (m, c, o), (size, kept) in loyalty.retention.items()
+                 if m is None}  # fmt: skip
+    first, second = date(2026, 1, 5), date(2026, 1, 12)
+    assert 0 < retention[(first, 2)] < retention[(first, 1)] < 1, retention
+    assert 0 < retention[(second, 1)] < 1, retention
