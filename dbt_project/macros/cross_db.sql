@@ -28,6 +28,11 @@
     cast(cast({{ d }} as timestamp) - interval 9 hour as timestamptz)
 {%- endmacro %}
 
+{#- A timestamp with time zone as the engine itself wrote it as text (a cast to varchar). -#}
+{% macro timestamp_tz_literal(text) -%}{{ return(adapter.dispatch('timestamp_tz_literal', 'dataplat')(text)) }}{%- endmacro %}
+{% macro default__timestamp_tz_literal(text) -%}cast('{{ text }}' as timestamp(6) with time zone){%- endmacro %}
+{% macro duckdb__timestamp_tz_literal(text) -%}cast('{{ text }}' as timestamptz){%- endmacro %}
+
 {#- A scalar of a JSON object held as text, as text (null when absent or JSON null). -#}
 {% macro json_text(json_col, field) -%}{{ return(adapter.dispatch('json_text', 'dataplat')(json_col, field)) }}{%- endmacro %}
 {% macro default__json_text(json_col, field) -%}json_extract_scalar({{ json_col }}, '$.{{ field }}'){%- endmacro %}

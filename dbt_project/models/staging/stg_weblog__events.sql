@@ -12,24 +12,13 @@
 
 with
 
-{% if is_incremental() %}
-changed_days as (
-    select distinct cast({{ to_kst('event_time') }} as date) as date_kst
-    from {{ source('raw', 'weblog_events') }}
-    where {{ ingested_since_last_run() }}
-    {%- if requested_days_given() %}
-        or {{ requested_date_range('cast(' ~ to_kst('event_time') ~ ' as date)') }}
-    {%- endif %}
-),
-{% endif %}
-
 deliveries as (
     select *
     from {{ source('raw', 'weblog_events') }}
     {% if is_incremental() %}
-    -- the range lets the engine prune day partitions; the list keeps whole KST days
-    where event_time >= (select {{ kst_date_start_utc('min(date_kst)') }} from changed_days)
-        and cast({{ to_kst('event_time') }} as date) in (select date_kst from changed_days)
+    {%- set days = weblog_days_to_rebuild() %}
+    -- whole KST days: those with newly ingested events, and the requested ones
+    where {{ event_time_on_kst_days('event_time', days) if days else '1 = 0' }}
     {% endif %}
 ),
 
