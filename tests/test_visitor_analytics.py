@@ -1,7 +1,8 @@
 """New and returning visitors and retention cohorts when a late event moves a visitor's first
 day earlier, across a week boundary: the day and the cohort they were new in lose them, the
-earlier ones gain them, and every figure equals tests/reference.py on all events (embedded;
-the same models on Trino: the parity test of test_platform.py)."""
+earlier ones gain them, and every figure equals tests/reference.py on all events, counted
+again by the incremental run from the first rebuilt day's week on (embedded; the same models
+on Trino: the parity test of test_platform.py)."""
 
 from __future__ import annotations
 
@@ -55,13 +56,16 @@ def expected(events) -> dict[str, list[tuple]]:
 
 def test_a_late_event_makes_a_visitor_new_on_an_earlier_day_and_cohort(tmp_path: Path):
     topics, home = tmp_path / "topics", tmp_path / "home"
-    run_cli("generate", "--out", str(topics), "--days", "3", "--events-per-day", "3000",
-            "--malls", "3", "--seed", "13", "--start", "2026-03-07")  # fmt: skip
+    # Two whole KST weeks and the Monday after: the late event's rebuild reaches back to the
+    # second week only, so the first week's cohort keeps the size counted before.
+    run_cli("generate", "--out", str(topics), "--days", "15", "--events-per-day", "3000",
+            "--malls", "3", "--seed", "13", "--start", "2026-02-23")  # fmt: skip
     env = {"DATAPLAT_HOME": str(home)}
     run_cli("ingest", "--from-dir", str(topics), env=env)
     run_cli("transform", env=env)
     before = marts(home)
     assert sorted(before["daily"]) == sorted(expected(load_events(topics))["daily"])
+    assert sorted(before["retention"]) == sorted(expected(load_events(topics))["retention"])
 
     (mall, _), line = late_first_visit(topics, new_on=MONDAY, late_on=SUNDAY,
                                        event_id="late-sunday-visit")  # fmt: skip

@@ -1,17 +1,34 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_kst',
+    )
+}}
 {#- New and returning visitors per mall and KST day (doc block metric_new_returning). A
-    visitor is new on the day of their first event in the mall; a late event can make them
-    new on an earlier day, and returning on the day they were new before, so every day is
-    counted again on each run (from small inputs: a row per mall and day, and a row per
-    visitor and mall). -#}
+    visitor is new on the day of their first event in the mall. A late event can make them
+    new on a rebuilt day and returning on a later day they were new on before, never on an
+    earlier one: an incremental run counts every day from the first rebuilt one on again. -#}
+-- depends_on: {{ ref('stg_weblog__events') }}
 
 with
 
+{% if is_incremental() %}
+{{ rebuild_days_ctes() }}
+{% endif %}
+
 mall_days as (
     select * from {{ ref('mall_visitors_daily') }}
+    {% if is_incremental() %}
+    where date_kst >= (select min(date_kst) from rebuild_days)
+    {% endif %}
 ),
 
 first_days as (
     select * from {{ ref('int_weblog__mall_visitor_first_days') }}
+    {% if is_incremental() %}
+    where first_date_kst >= (select min(date_kst) from rebuild_days)
+    {% endif %}
 ),
 
 new_counts as (
@@ -28,7 +45,8 @@ select
     mall_days.date_kst,
     mall_days.visitors,
     coalesce(new_counts.new_visitors, 0) as new_visitors,
-    mall_days.visitors - coalesce(new_counts.new_visitors, 0) as returning_visitors
+    mall_days.visitors - coalesce(new_counts.new_visitors, 0) as returning_visitors,
+    mall_days._ingested_at
 from mall_days
 left join new_counts
     on

@@ -1,12 +1,35 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='week_kst',
+    )
+}}
 {#- Weekly retention per mall (doc block metric_retention): each visitor's cohort is the KST
     week (Monday to Sunday) of their first event in the mall; for each later week up to the
-    last week with data, how many of the cohort had an event in the mall. Counted again on
-    each run: a late event can move a visitor into an earlier cohort. -#}
+    last week with data, how many of the cohort had an event in the mall. A late event moves
+    a visitor into the cohort of a rebuilt week, out of a later one: an incremental run counts
+    every week from the first rebuilt day's on again, and earlier cohorts keep their size. -#}
+-- depends_on: {{ ref('stg_weblog__events') }}
 
 with
 
+{% if is_incremental() %}
+{{ rebuild_days_ctes() }}
+first_rebuilt_week as (
+    select cast({{ dbt.date_trunc('week', 'min(date_kst)') }} as date) as week_kst
+    from rebuild_days
+),
+{% endif %}
+
 visitor_days as (
-    select * from {{ ref('int_weblog__daily_mall_visitors') }}
+    select
+        *,
+        cast({{ dbt.date_trunc('week', 'date_kst') }} as date) as week_kst
+    from {{ ref('int_weblog__daily_mall_visitors') }}
+    {% if is_incremental() %}
+    where date_kst >= (select week_kst from first_rebuilt_week)
+    {% endif %}
 ),
 
 first_days as (
@@ -14,11 +37,13 @@ first_days as (
 ),
 
 visitor_weeks as (
-    select distinct
+    select
         mall_id,
         visitor_id,
-        cast({{ dbt.date_trunc('week', 'date_kst') }} as date) as week_kst
+        week_kst,
+        max(_ingested_at) as _ingested_at
     from visitor_days
+    group by mall_id, visitor_id, week_kst
 ),
 
 cohorts as (
@@ -31,7 +56,11 @@ cohorts as (
 
 -- Every week with data on the platform: the offsets each cohort is followed for.
 weeks as (
-    select distinct week_kst from visitor_weeks
+    select
+        week_kst,
+        max(_ingested_at) as _ingested_at
+    from visitor_weeks
+    group by week_kst
 ),
 
 cohort_sizes as (
@@ -40,7 +69,19 @@ cohort_sizes as (
         cohort_week,
         count(*) as cohort_size
     from cohorts
+    {% if is_incremental() %}
+    where cohort_week >= (select week_kst from first_rebuilt_week)
+    {% endif %}
     group by mall_id, cohort_week
+    {% if is_incremental() %}
+    union all
+    select distinct
+        mall_id,
+        cohort_week,
+        cohort_size
+    from {{ this }}
+    where cohort_week < (select week_kst from first_rebuilt_week)
+    {% endif %}
 ),
 
 retained as (
@@ -63,7 +104,8 @@ followed as (
         cohort_sizes.mall_id,
         cohort_sizes.cohort_week,
         cohort_sizes.cohort_size,
-        weeks.week_kst
+        weeks.week_kst,
+        weeks._ingested_at
     from cohort_sizes
     inner join weeks
         on cohort_sizes.cohort_week <= weeks.week_kst
@@ -72,12 +114,14 @@ followed as (
 select
     followed.mall_id,
     followed.cohort_week,
+    followed.week_kst,
     -- whole weeks: both are Mondays
     cast(
         {{ dbt.datediff('followed.cohort_week', 'followed.week_kst', 'day') }} / 7 as integer  -- noqa: LT05
     ) as week_offset,
     followed.cohort_size,
-    coalesce(retained.retained_visitors, 0) as retained_visitors
+    coalesce(retained.retained_visitors, 0) as retained_visitors,
+    followed._ingested_at
 from followed
 left join retained
     on
