@@ -4,10 +4,10 @@ rebuilt as the daily DAG rebuilds it; the per-model seconds of that rebuild.
 
     .venv/bin/python -m bench.visitor_history [--days 7 28] [--events-per-day 200000]
 
-Incremental models read the rebuilt day; the new-and-returning and retention marts count
-every day again from a row per visitor (their first day) and a row per visitor and day, so
-their time follows the history. Dumps and homes are kept in --workdir (--skip-load reuses
-them).
+Incremental models read the rebuilt days; the new-and-returning and retention marts count
+again from the first rebuilt day (week, month) on, and they and the first-day models read
+the row of every visitor ever seen, so part of their time follows the history. Dumps and
+homes are kept in --workdir (--skip-load reuses them).
 """
 
 from __future__ import annotations
