@@ -153,11 +153,19 @@ def transform(
         date | None,
         typer.Option(formats=["%Y-%m-%d"], help="Backfill: last KST day to rebuild (inclusive)."),
     ] = None,
+    unit_tests: Annotated[
+        bool,
+        typer.Option(
+            "--unit-tests", help="Also run dbt's unit tests (CI, development; checks the SQL)."
+        ),
+    ] = False,
 ) -> None:
-    """Build every dbt model and test (dbt build) for every day in the data, then publish.
+    """Build every dbt model and data test (dbt build) for every day in the data, then publish.
 
     Incremental models rebuild the days with newly ingested events; --from-day/--to-day also
-    rebuild those days from the raw tables (a backfill: running it twice changes nothing)."""
+    rebuild those days from the raw tables (a backfill: running it twice changes nothing).
+    dbt's unit tests check the models' SQL on fixed inputs, not the data: production builds
+    leave them out, CI runs them (--unit-tests)."""
     from transform.build import TransformError, rebuild_vars
     from transform.build import transform as run_transform
     from transform.settings import TransformSettings
@@ -167,7 +175,11 @@ def transform(
     try:
         days = rebuild_vars(from_day, to_day or from_day) if from_day else None
         published = run_transform(
-            TransformSettings(), full_refresh=full_refresh, select=select, dbt_vars=days
+            TransformSettings(),
+            full_refresh=full_refresh,
+            select=select,
+            dbt_vars=days,
+            unit_tests=unit_tests,
         )
     except TransformError as exc:
         _fail(str(exc))

@@ -1,8 +1,9 @@
 """The dbt project as Cosmos task groups, and the steps around a build on each engine.
 
 Groups are rendered from dbt's manifest (``dataplat dbt-manifest`` writes it), so parsing a
-DAG file never runs dbt. Every model is a task followed by a task for its tests; models are
-retried, tests and source freshness checks are not (a wrong number does not fix itself).
+DAG file never runs dbt. Every model is a task followed by a task for its data tests (unit
+tests run in CI); models are retried, tests and source freshness checks are not (a wrong
+number does not fix itself).
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def dbt_task_group(
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=[f"+tag:{tag}"],
-            exclude=excluded,
+            # dbt's unit tests check the SQL in CI (`dataplat transform --unit-tests`), not
+            # the data in every scheduled run.
+            exclude=[*excluded, "resource_type:unit_test"],
             test_behavior=TestBehavior.AFTER_EACH,
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
             # A test reading several models (the reconciliation) runs once all of them built.

@@ -71,15 +71,25 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def pipeline_home(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded pipeline run on small_dataset in two parts (late data for built days)."""
+    """The embedded pipeline run on small_dataset in two parts (late data for built days).
+    The second transform also runs dbt's unit tests, as CI does; what each transform logged
+    is kept beside the home (transform_logs)."""
     root = tmp_path_factory.mktemp("pipeline")
     env = {"DATAPLAT_HOME": str(root / "home")}
     split_dumps(small_dataset, root / "first_half")
     run_cli("ingest", "--from-dir", str(root / "first_half"), env=env)
-    run_cli("transform", env=env)
+    first = run_cli("transform", env=env)
     run_cli("ingest", "--from-dir", str(small_dataset), env=env)
-    run_cli("transform", env=env)
+    second = run_cli("transform", "--unit-tests", env=env)
+    for name, done in (("first", first), ("second", second)):
+        (root / f"transform-{name}.log").write_text(done.stderr)
     return root / "home"
+
+
+def transform_logs(pipeline_home: Path) -> dict[str, str]:
+    """What pipeline_home's first and second `dataplat transform` wrote to stderr."""
+    return {name: (pipeline_home.parent / f"transform-{name}.log").read_text()
+            for name in ("first", "second")}  # fmt: skip
 
 
 def create_key(home: Path, *scopes: str) -> str:

@@ -234,8 +234,9 @@ def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
 
 @pytest.fixture(scope="session")
 def platform_home(kafka_load_complete: KafkaLoad) -> KafkaLoad:
-    """The whole data set landed from Kafka and transformed incrementally on Trino."""
-    run_cli("transform", env=kafka_load_complete.env)
+    """The whole data set landed from Kafka and transformed incrementally on Trino, with
+    dbt's unit tests (as CI runs them: a failing one fails the transform)."""
+    run_cli("transform", "--unit-tests", env=kafka_load_complete.env)
     return kafka_load_complete
 
 

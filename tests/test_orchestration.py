@@ -111,7 +111,8 @@ for dag in bag.dags.values():
                               "upstream": sorted(t.upstream_task_ids),
                               "outlets": [getattr(o, "uri", "") for o in t.outlets],
                               "alerts": bool(t.on_failure_callback),
-                              "warns": bool(getattr(t, "on_warning_callback", None))}
+                              "warns": bool(getattr(t, "on_warning_callback", None)),
+                              "exclude": str(getattr(t, "exclude", None) or "")}
                   for t in dag.tasks},
     }
 print("DAG_FOLDER=" + json.dumps(out))
@@ -158,6 +159,8 @@ def test_dags_wait_for_the_loader_then_build_models_each_followed_by_its_tests(d
         assert all(v["alerts"] for v in tasks.values())
         # Tests and freshness checks that warn (the data-quality checks) alert too.
         assert all(v["warns"] for v in {**tests, **sources}.values())
+        # dbt's unit tests check the SQL in CI, not the data of every scheduled run.
+        assert all("resource_type:unit_test" in v["exclude"] for v in tests.values()), tests
         # DuckDB has one writer: every task touching the build shares one pool.
         assert {v["pool"] for v in {**runs, **tests}.values()} == {"dataplat_dbt"}
         # A model's own tests follow it directly.

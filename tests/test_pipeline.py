@@ -8,15 +8,17 @@ incremental transform must fold late events into days it had already built.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
+import yaml
 
-from lakehouse.settings import EngineSettings
-from tests.conftest import LATE_FIRST_VISIT, run_cli
+from lakehouse.settings import DBT_PROJECT_DIR, EngineSettings
+from tests.conftest import LATE_FIRST_VISIT, run_cli, transform_logs
 from tests.late_events import WEBLOG_DUMP, first_days
 from tests.reference import (
     VisitorAnalytics,
@@ -317,3 +319,25 @@ def test_full_refresh_gives_the_same_marts_as_the_incremental_runs(home: Path):
     incremental = _marts(home)
     run_cli("transform", "--full-refresh", env={"DATAPLAT_HOME": str(home)})
     assert _marts(home) == incremental
+
+
+def _build_summary(stderr: str) -> dict:
+    """The counts `dataplat transform` logs when it finishes."""
+    (line,) = [x for x in stderr.splitlines() if '"transform finished"' in x]
+    return json.loads(line)
+
+
+def test_production_builds_leave_out_dbt_unit_tests_and_ci_runs_them(home: Path):
+    """dbt's unit tests check the models' SQL on fixed inputs: `dataplat transform` leaves them
+    out (they cannot fail on new data), `--unit-tests` runs every one (pipeline_home's second
+    transform, as CI does; the platform's transform runs them on Trino)."""
+    declared = sum(
+        len((yaml.safe_load(path.read_text()) or {}).get("unit_tests", []))
+        for path in (DBT_PROJECT_DIR / "models").rglob("*.yml")
+    )
+    logs = transform_logs(home)
+    first, second = _build_summary(logs["first"]), _build_summary(logs["second"])
+    assert declared >= 10
+    assert (first["unit_tests"], second["unit_tests"]) == (0, declared)
+    assert first["models"] == second["models"] > 0
+    assert first["data_tests"] == second["data_tests"] > 0

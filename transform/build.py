@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import structlog
@@ -134,9 +135,9 @@ def dbt_manifest_path(settings: TransformSettings) -> Path:
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
-def run_dbt(settings: TransformSettings, command: list[str]) -> list[str]:
+def run_dbt(settings: TransformSettings, command: list[str]) -> list[Any]:
     """Runs a dbt command on the project with the target of the configured engine; returns
-    the marts (table names) it built."""
+    dbt's result of each node it ran (``built_marts`` picks the marts)."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(settings))
@@ -158,13 +159,24 @@ def run_dbt(settings: TransformSettings, command: list[str]) -> list[str]:
             f"`dbt {' '.join(command)}` failed{detail}; the failing models and tests are listed "
             f"above and in {settings.home / 'logs' / 'dbt.log'}"
         )
-    results = getattr(result.result, "results", None) or []
+    return list(getattr(result.result, "results", None) or [])
+
+
+def built_marts(results: Sequence[Any]) -> list[str]:
+    """The marts (table names) a dbt build built."""
     return sorted(
         str(done.node.alias)
         for done in results
         if getattr(done.node, "resource_type", None) == "model"
         and done.node.schema == MARTS_NAMESPACE
         and str(done.status) == "success"
+    )
+
+
+def count_resource_type(results: Sequence[Any], resource_type: str) -> int:
+    """How many nodes of a kind (model, test, unit_test) a dbt command ran."""
+    return sum(
+        1 for done in results if str(getattr(done.node, "resource_type", "")) == resource_type
     )
 
 
@@ -249,20 +261,32 @@ def transform(
     full_refresh: bool = False,
     select: str | None = None,
     dbt_vars: dict[str, str] | None = None,
+    unit_tests: bool = False,
 ) -> Path | None:
+    """dbt build (models, snapshots and data tests), then publish. dbt's unit tests check
+    the models' SQL, not the data: they run in CI and development (``unit_tests``), not in
+    every production build."""
     started = time.perf_counter()
     if settings.engine == "duckdb":
         refresh_raw_views(settings)
     else:
         source_locations(settings)  # Trino reads the catalog itself: check the tables exist
     command = ["build"]
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         command.append("--full-refresh")
     if select:
         command += ["--select", select]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    built = run_dbt(settings, command)
-    published = publish_marts(settings, built)
-    log.info("transform finished", seconds=round(time.perf_counter() - started, 1))
+    results = run_dbt(settings, command)
+    published = publish_marts(settings, built_marts(results))
+    log.info(
+        "transform finished",
+        seconds=round(time.perf_counter() - started, 1),
+        models=count_resource_type(results, "model"),
+        data_tests=count_resource_type(results, "test"),
+        unit_tests=count_resource_type(results, "unit_test"),
+    )
     return published
