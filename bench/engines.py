@@ -1,13 +1,17 @@
-"""The same generated day through both engines: DuckDB (embedded: SQLite catalog, local
+"""The same generated days through both engines: DuckDB (embedded: SQLite catalog, local
 files) and Trino (platform: PostgreSQL catalog, `make platform-up`), side by side.
 
     make platform-up
-    .venv/bin/python -m bench.engines [--events-per-day 2000000] [--malls 200] [--only duckdb|trino]
+    .venv/bin/python -m bench.engines [--events-per-day 2000000] [--days 1] [--malls 200] \
+        [--only duckdb|trino]
 
-Per engine: `dataplat ingest --from-dir` (files → Iceberg, into that engine's catalog), then
-`dataplat transform --full-refresh`, then `dataplat transform` (incremental, nothing new);
-then seconds per model of both transforms (bench/model_times.py), and on Trino the Iceberg
-snapshots each incremental model gained in the incremental run.
+Per engine: `dataplat ingest --from-dir` of every record but the last hour's (files →
+Iceberg, into that engine's catalog), `dataplat transform --full-refresh`, `dataplat
+transform` with nothing new (within `ingest_lookback_minutes` of the ingest, so the days
+ingested in the last hour are rebuilt all the same), then the last hour ingested and
+`dataplat transform` once more: the hourly run of issue #15's goal. Then seconds per model of
+the three transforms (bench/model_times.py), and on Trino the Iceberg snapshots each
+incremental model gained in the run after the new hour.
 The Trino half RESETS THE PLATFORM (Iceberg catalog, warehouse, topics) first: never run it
 while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,32 +47,68 @@ from infra import platform
 from transform.settings import TransformSettings
 
 ENGINES = {"duckdb": "DuckDB (embedded)", "trino": "Trino (platform)"}
-PHASES = ("ingest (files → Iceberg)", "transform --full-refresh", "transform (incremental)")
+PHASES = (
+    "ingest (files → Iceberg; all but the last hour)",
+    "transform --full-refresh",
+    "transform (incremental, nothing new)",
+    "ingest (the last hour)",
+    "transform (incremental, after the new hour)",
+)
+TRANSFORMS = {1: "full", 2: "nothing-new", 4: "new-hour"}
 
 
 @dataclass
 class EngineRun:
     phases: list[Phase]
-    # Per transform phase (PHASES[1:]): dbt's run_results.json (also kept in the home).
+    # Per transform phase (TRANSFORMS): dbt's run_results.json (also kept in the home).
     run_results: list[dict]
-    # Iceberg snapshots per incremental model's table before and after the incremental run.
+    # Iceberg snapshots per incremental model's table before and after the new hour's run.
     snapshots: tuple[dict[str, int], dict[str, int]] | None
 
 
-def run_engine(dumps: Path, home: Path, *, count_snapshots: bool) -> EngineRun:
-    """Ingest, full build, incremental build, with the settings in os.environ."""
+def split_last_hour(dumps: Path, days: int, out: Path) -> Path:
+    """A copy of the dumps without the records that reached Kafka last (kcat's ``ts``, the
+    arrival time; the generator writes each topic in arrival order), as many as an average
+    hour of the data set brings: 1/(24 * days) of them. Ingesting the whole dumps afterwards
+    lands only those: the loader skips offsets it has landed."""
+    if (out / "_manifest.json").exists():
+        return out
+    arrival = re.compile(rb'"ts":(\d+)')
+    paths = sorted(dumps.glob("*.jsonl"))
+    times = {path: [int(m[1]) if (m := arrival.search(line)) else 0
+                    for line in path.read_bytes().splitlines()] for path in paths}  # fmt: skip
+    every = sorted(ts for found in times.values() for ts in found)
+    cutoff = every[-max(1, len(every) // (24 * days))]
+    out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        lines = path.read_bytes().splitlines(keepends=True)
+        # From the first record past the cutoff on (a line without ts keeps its place).
+        keep = next((i for i, ts in enumerate(times[path]) if ts >= cutoff), len(lines))
+        (out / path.name).write_bytes(b"".join(lines[:keep]))
+    shutil.copy(dumps / "_manifest.json", out / "_manifest.json")
+    return out
+
+
+def run_engine(
+    dumps: Path, without_last_hour: Path, home: Path, *, count_snapshots: bool
+) -> EngineRun:
+    """The phases (PHASES), with the settings in os.environ."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     settings = TransformSettings(home=home)
-    phases = [run_phase(PHASES[0], ["ingest", "--from-dir", str(dumps)], home)]
+    phases = [run_phase(PHASES[0], ["ingest", "--from-dir", str(without_last_hour)], home)]
+    results = []
     phases.append(run_phase(PHASES[1], ["transform", "--full-refresh"], home))
-    results = [run_results(settings)]
-    tables = incremental_tables(settings) if count_snapshots else []
-    before = snapshot_counts(settings, tables)
+    results.append(run_results(settings))
     phases.append(run_phase(PHASES[2], ["transform"], home))
     results.append(run_results(settings))
+    tables = incremental_tables(settings) if count_snapshots else []
+    phases.append(run_phase(PHASES[3], ["ingest", "--from-dir", str(dumps)], home))
+    before = snapshot_counts(settings, tables)
+    phases.append(run_phase(PHASES[4], ["transform"], home))
+    results.append(run_results(settings))
     after = snapshot_counts(settings, tables)
-    for name, kept in zip(("full", "incremental"), results, strict=True):
+    for name, kept in zip(TRANSFORMS.values(), results, strict=True):
         (home / f"run_results-{name}.json").write_text(json.dumps(kept))
     return EngineRun(phases, results, (before, after) if count_snapshots else None)
 
@@ -77,6 +118,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events-per-day", type=int, default=2_000_000)
+    parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--malls", type=int, default=200)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench/engines"))
     parser.add_argument("--only", choices=sorted(ENGINES), help="run one engine only")
@@ -86,22 +128,27 @@ def main() -> None:
     engines = [args.only] if args.only else list(ENGINES)
     results: dict[str, EngineRun] = {}
     with dataplat_environment({}):
-        dumps = generate_dumps(workdir, args.events_per_day, 1, args.malls, 1)
+        dumps = generate_dumps(workdir, args.events_per_day, args.days, args.malls, 1)
+    without_last_hour = split_last_hour(dumps, args.days, dumps.with_name(dumps.name + "-but-1h"))
     if "trino" in engines:
         require_platform()  # before the long embedded half, not after it
     if "duckdb" in engines:
         # No DATAPLAT_* setting but the home run_phase sets: every default is embedded.
         with dataplat_environment({}):
-            results["duckdb"] = run_engine(dumps, workdir / "embedded", count_snapshots=False)
+            results["duckdb"] = run_engine(
+                dumps, without_last_hour, workdir / "embedded", count_snapshots=False
+            )
     if "trino" in engines:
         # The raw tables land in the PostgreSQL catalog (file ingest works against any
         # catalog); DATAPLAT_ENGINE=trino makes dbt build on Trino.
         with dataplat_environment({**platform_env(), "DATAPLAT_ENGINE": "trino"}):
             platform.reset()
-            results["trino"] = run_engine(dumps, workdir / "platform", count_snapshots=True)
+            results["trino"] = run_engine(
+                dumps, without_last_hour, workdir / "platform", count_snapshots=True
+            )
 
     records = dump_records(dumps)
-    table = Table(title=f"one day, {records:,} records: seconds per phase and engine")
+    table = Table(title=f"{args.days} day(s), {records:,} records: seconds per phase and engine")
     table.add_column("phase")
     for engine in engines:
         table.add_column(f"{ENGINES[engine]} s", justify="right")
@@ -116,8 +163,10 @@ def main() -> None:
     console.print(table)
     for engine in engines:
         ingest = results[engine].phases[0]
-        console.print(f"{ENGINES[engine]}: ingest {records / ingest.seconds:,.0f} records/s")
-    for i, name in enumerate(PHASES[1:]):
+        landed = dump_records(without_last_hour)
+        console.print(f"{ENGINES[engine]}: ingest {landed / ingest.seconds:,.0f} records/s")
+    for i, phase in enumerate(TRANSFORMS):
+        name = PHASES[phase]
         done = {ENGINES[engine]: results[engine].run_results[i] for engine in engines}
         print_model_times(
             f"{name}: seconds per model (dbt's execution_time)",
@@ -132,7 +181,7 @@ def main() -> None:
             },
         )
     if "trino" in results and results["trino"].snapshots is not None:
-        print_snapshots(*results["trino"].snapshots)
+        print_snapshots(*results["trino"].snapshots, run="the run after the new hour")
     console.print(
         "seconds: wall time of each `dataplat` command; Trino's own CPU and memory are those "
         f"of its server process, outside them. Machine: {os.cpu_count()} cores."

@@ -90,8 +90,10 @@ def print_model_times(
     console.print(table)
 
 
-def print_snapshots(before: dict[str, int], after: dict[str, int]) -> None:
-    table = Table(title="Iceberg snapshots each incremental model gained in the incremental run")
+def print_snapshots(
+    before: dict[str, int], after: dict[str, int], run: str = "the incremental run"
+) -> None:
+    table = Table(title=f"Iceberg snapshots each incremental model gained in {run}")
     table.add_column("table")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
