@@ -9,21 +9,42 @@ rows_in_use as (
     select * from {{ ref('base_shop__rows_in_use') }}
 ),
 
-checked_values as (
-    {%- for table_name, columns in shop_columns().items() %}
-    {%- set outer_loop = loop %}
-    {%- for column_name, type in columns.items() %}
+{#- One pass over each table's rows: every checked column of a row becomes a row of its own
+    (a cross join with the table's column names), and the column's value and its problem are
+    picked by name. -#}
+{%- for table_name, columns in shop_columns().items() %}
+
+{{ table_name }}_values as (
     select
-        table_name,
-        id as row_id,
-        read_as,
-        '{{ column_name }}' as column_name,
-        {{ json_value('after', column_name) }} as sent_value,
-        {{ shop_value_problem('after', column_name, type) }} as problem
+        rows_in_use.table_name,
+        rows_in_use.id as row_id,
+        rows_in_use.read_as,
+        checked.column_name,
+        case checked.column_name
+            {%- for column_name in columns %}
+            when '{{ column_name }}' then {{ json_value('rows_in_use.after', column_name) }}
+            {%- endfor %}
+        end as sent_value,
+        case checked.column_name
+            {%- for column_name, type in columns.items() %}
+            when '{{ column_name }}' then {{ shop_value_problem('rows_in_use.after', column_name, type) }}
+            {%- endfor %}
+        end as problem
     from rows_in_use
-    where table_name = '{{ table_name }}'
-    {% if not (loop.last and outer_loop.last) %}union all{% endif %}
-    {%- endfor %}
+    cross join (
+        values
+        {%- for column_name in columns %}
+            ('{{ column_name }}'){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) as checked (column_name)
+    where rows_in_use.table_name = '{{ table_name }}'
+),
+{%- endfor %}
+
+checked_values as (
+    {%- for table_name in shop_columns() %}
+    select * from {{ table_name }}_values
+    {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
 
