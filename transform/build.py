@@ -263,7 +263,7 @@ def transform(
     dbt_vars: dict[str, str] | None = None,
     unit_tests: bool = False,
 ) -> Path | None:
-    """dbt build (models, snapshots and data tests), then publish. dbt's unit tests check
+    """dbt build (models and data tests), then publish. dbt's unit tests check
     the models' SQL, not the data: they run in CI and development (``unit_tests``), not in
     every production build."""
     started = time.perf_counter()
