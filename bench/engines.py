@@ -161,9 +161,9 @@ def main() -> None:
             row.append(f"{seconds[1] / seconds[0]:,.2f}x")
         table.add_row(*row)
     console.print(table)
+    landed = dump_records(without_last_hour)
     for engine in engines:
         ingest = results[engine].phases[0]
-        landed = dump_records(without_last_hour)
         console.print(f"{ENGINES[engine]}: ingest {landed / ingest.seconds:,.0f} records/s")
     for i, phase in enumerate(TRANSFORMS):
         name = PHASES[phase]
