@@ -25,6 +25,11 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 DBT_DOCS_DIR = REPO_ROOT / "dbt_project" / "target"  # where `dataplat docs` writes the site
 
 
+# Cosmos reports every task run over the internet unless told not to: a scheduler has no
+# business calling out, and where DNS is slow each try waits up to a second.
+NO_TELEMETRY = {"AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"}
+
+
 def airflow_environment() -> dict[str, str]:
     settings = get_settings()
     home = Path(os.environ.get("AIRFLOW_HOME", settings.home / "airflow"))
@@ -47,6 +52,7 @@ def airflow_environment() -> dict[str, str]:
         ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **NO_TELEMETRY,
         # The DAG files stay cheap to parse (Cosmos reads the manifest), but not free.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
     }

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from lakehouse.settings import DBT_PROJECT_DIR, REPO_ROOT
+from orchestration.local import NO_TELEMETRY
 from tests.conftest import run_cli
 from tests.marts import published_marts
 from tests.processes import run
@@ -58,6 +59,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory, three_days: Path) -> d
         "AIRFLOW_HOME": str(root / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **NO_TELEMETRY,
         "DATAPLAT_HOME": str(root / "home"),
     }
     run([*AIRFLOW, "db", "migrate"], env)
