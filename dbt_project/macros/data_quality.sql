@@ -4,10 +4,8 @@
     newest complete day, the one before the newest day with hits in ``daily_relation``. -#}
 {% macro data_quality_days(daily_relation) -%}
     {%- if requested_days_given() -%}
-        {%- set first = modules.datetime.date.fromisoformat(var('rebuild_from')) -%}
-        {%- set last = modules.datetime.date.fromisoformat(var('rebuild_to') or var('rebuild_from')) -%}
-        {%- for offset in range((last - first).days + 1) %}
-    select cast('{{ (first + modules.datetime.timedelta(days=offset)).isoformat() }}' as date) as date_kst
+        {%- for day in requested_days() %}
+    select cast('{{ day }}' as date) as date_kst
             {%- if not loop.last %}
     union all
             {%- endif %}

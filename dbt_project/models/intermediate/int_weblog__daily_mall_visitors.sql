@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- Who visited which mall on which KST day: the set monthly distinct counts are taken over,

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- One row per session: a maximal run of one visitor's events in one mall where every gap

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- One row per hit: retries of the same event_id collapsed, times in Asia/Seoul buckets.
@@ -18,6 +17,7 @@ deliveries as (
     {% if is_incremental() %}
     {%- set days = weblog_days_to_rebuild() %}
     -- whole KST days: those with newly ingested events, and the requested ones
+    {{ rebuild_days_comment(days) }}
     where {{ event_time_on_kst_days('event_time', days) if days else '1 = 0' }}
     {% endif %}
 ),

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='month_kst',
+        incremental_strategy='rebuild_months',
     )
 }}
 {#- Visitors, hits and sessions per mall, KST month and channel. Hits and sessions are sums

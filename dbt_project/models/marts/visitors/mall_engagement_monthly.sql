@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='month_kst',
+        incremental_strategy='rebuild_months',
     )
 }}
 {#- Sessions, bounces and time on site per mall and KST month: sums of

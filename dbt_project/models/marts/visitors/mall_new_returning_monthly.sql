@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='month_kst',
+        incremental_strategy='rebuild_months',
     )
 }}
 {#- New and returning visitors per mall and KST month: new in the month holding their first

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='month_kst',
+        incremental_strategy='rebuild_months',
     )
 }}
 {#- Visitor statistics per mall and KST month. page_views and hits are sums of

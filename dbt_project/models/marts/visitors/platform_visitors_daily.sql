@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- Visitor statistics of all malls together per KST day. page_views, hits and sessions are

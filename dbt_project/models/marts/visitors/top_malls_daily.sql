@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- The malls with most visitors each day; ties go to the smaller mall_id. -#}

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_kst',
+        incremental_strategy='rebuild_days',
     )
 }}
 {#- Per mall and day, the URLs with most page_views (page_view and product_view events);
