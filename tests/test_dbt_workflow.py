@@ -65,3 +65,40 @@ def test_the_analysts_workflow_runs_as_written(pipeline_home: Path, tmp_path: Pa
             "select page_views, visitors, page_views_per_visitor from marts.mall_visitors_daily"
         ).fetchall()
     assert rows and all(abs(ratio - views / visitors) < 1e-9 for views, visitors, ratio in rows)
+
+
+def test_a_model_on_the_rebuild_days_strategy_must_state_its_days(
+    pipeline_home: Path, tmp_path: Path
+):
+    """An analyst's new incremental model on the project's strategy rebuild_days whose SQL
+    states no days (no rebuild_days_ctes()): its incremental run fails and names the fix,
+    instead of deleting nothing and inserting duplicates."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "visitors" / "daily_hits_sketch.sql").write_text(
+        "{{ config(materialized='incremental', incremental_strategy='rebuild_days') }}\n"
+        "select date_kst, count(*) as hits\n"
+        "from {{ ref('stg_weblog__events') }}\n"
+        "group by date_kst\n"
+    )
+    build = tmp_path / "build.duckdb"
+    shutil.copyfile(pipeline_home / "duckdb" / "build.duckdb", build)
+    env = {**os.environ, "DATAPLAT_DUCKDB_PATH": str(build)}
+    command = [str(REPO / ".venv" / "bin" / "dbt"), "run", "--project-dir", str(project),
+               "--profiles-dir", str(project), "--select", "daily_hits_sketch"]  # fmt: skip
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+
+    first = run()  # a new table: not incremental yet
+    assert first.returncode == 0, first.stdout[-3000:]
+    second = run()
+    assert second.returncode != 0, "the incremental run of a model stating no days passed"
+    assert "does not state the days it rebuilds" in second.stdout, second.stdout[-3000:]
+    assert "rebuild_days_ctes()" in second.stdout
+    with duckdb.connect(str(build), read_only=True) as con:
+        (days, rows) = con.execute(
+            "select count(distinct date_kst), count(*) from marts.daily_hits_sketch"
+        ).fetchone()
+    assert rows == days > 0  # the first build's rows, one per day, untouched
