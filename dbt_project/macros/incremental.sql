@@ -138,8 +138,9 @@
     insert the model's rows. Unlike delete+insert with a unique_key, the engine is not asked
     which keys the new rows carry: dbt-trino then reads the model's SQL through a view
     instead of writing it to a temporary table first, and the delete names its days as
-    literals (whole-partition deletes, once the tables are partitioned by day). The model's SQL must state its days (rebuild_days_comment, which
-    rebuild_days_ctes writes) and must not read its own table. -#}
+    literals (whole-partition deletes, once the tables are partitioned by day). The model's
+    SQL must state its days (rebuild_days_comment, which rebuild_days_ctes writes) and must
+    not read its own table. -#}
 {% macro get_incremental_rebuild_days_sql(arg_dict) -%}
     {{ return(rebuild_periods_sql(arg_dict, 'date_kst')) }}
 {%- endmacro %}
