@@ -30,18 +30,25 @@ def workflow() -> tuple[str, str, list[str]]:
     return anchor, added, [c for c in commands if c and not c.startswith("#")]
 
 
+def analysts_copy(pipeline_home: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """An analyst's checkout of the dbt project and a copy of the embedded pipeline's DuckDB
+    build: (project directory, build file), both free to change."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    build = tmp_path / "build.duckdb"
+    shutil.copyfile(pipeline_home / "duckdb" / "build.duckdb", build)
+    return project, build
+
+
 def test_the_analysts_workflow_runs_as_written(pipeline_home: Path, tmp_path: Path):
     anchor, added, commands = workflow()
     assert [c.split()[0] for c in commands] == ["export", ".venv/bin/dbt", ".venv/bin/dbt",
                                                 ".venv/bin/dbt", "make"]  # fmt: skip
-    project = tmp_path / "dbt_project"
-    shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    project, build = analysts_copy(pipeline_home, tmp_path)
     model = project / MODEL
     text = model.read_text()
     assert text.count(anchor) == 1, f"{MODEL} no longer has the line the README edits after"
     model.write_text(text.replace(anchor, f"{anchor}\n    {added}"))
-    build = tmp_path / "build.duckdb"
-    shutil.copyfile(pipeline_home / "duckdb" / "build.duckdb", build)
 
     env = {**os.environ}
     for command in commands:
@@ -73,16 +80,13 @@ def test_a_model_on_the_rebuild_days_strategy_must_state_its_days(
     """An analyst's new incremental model on the project's strategy rebuild_days whose SQL
     states no days (no rebuild_days_ctes()): its incremental run fails and names the fix,
     instead of deleting nothing and inserting duplicates."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    project, build = analysts_copy(pipeline_home, tmp_path)
     (project / "models" / "marts" / "visitors" / "daily_hits_sketch.sql").write_text(
         "{{ config(materialized='incremental', incremental_strategy='rebuild_days') }}\n"
         "select date_kst, count(*) as hits\n"
         "from {{ ref('stg_weblog__events') }}\n"
         "group by date_kst\n"
     )
-    build = tmp_path / "build.duckdb"
-    shutil.copyfile(pipeline_home / "duckdb" / "build.duckdb", build)
     env = {**os.environ, "DATAPLAT_DUCKDB_PATH": str(build)}
     command = [str(REPO / ".venv" / "bin" / "dbt"), "run", "--project-dir", str(project),
                "--profiles-dir", str(project), "--select", "daily_hits_sketch"]  # fmt: skip
