@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -52,6 +52,14 @@ def generate(
     start: Annotated[
         str, typer.Option(help="First KST day, YYYY-MM-DD (default crosses a month end).")
     ] = "2026-01-30",
+    cdc_faults: Annotated[
+        bool,
+        typer.Option(
+            "--cdc-faults/--no-cdc-faults",
+            help="Producer faults in the shop.* topics (wrong-typed values, redelivered and "
+            "broken changes); without them, the history Debezium itself would send.",
+        ),
+    ] = True,
 ) -> None:
     """Generate a realistic data set for every topic, producer faults included."""
     from sampledata.generate import generate as run_generate
@@ -68,6 +76,7 @@ def generate(
         seed=seed,
         start=first_day,
         progress=sys.stderr.isatty(),
+        cdc_faults=cdc_faults,
     )
     console.print(f"wrote {out} ({sum(manifest['records'].values()):,} records)")
 
@@ -137,6 +146,49 @@ def publish(
     console.print(
         f"published {sum(stats.records.values()):,} records to {settings.kafka_bootstrap}"
     )
+
+
+@app.command("simulate-shop")
+def simulate_shop(
+    from_dir: Annotated[
+        Path, typer.Option(help="Folder of the generated dumps (shop.<table>.jsonl are read).")
+    ],
+    phase: Annotated[
+        Literal["all", "snapshot", "changes"],
+        typer.Option(
+            help="snapshot: the initial load (op r) only; changes: the inserts, updates and "
+            "deletes after it; all: both."
+        ),
+    ] = "all",
+    batch: Annotated[int, typer.Option(min=1, help="Changes per transaction.")] = 500,
+    skip: Annotated[
+        int, typer.Option(min=0, help="Leave out the phase's first N changes (binlog order).")
+    ] = 0,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="Apply at most N of the phase's changes.")
+    ] = None,
+) -> None:
+    """Apply the shop history of generated dumps to the shop database (MariaDB) as SQL, in
+    binlog order, so that Debezium turns it into real change events. Faulty records
+    (broken, redelivered, values the database refuses) are skipped and counted."""
+    from sampledata.shop_simulator import ShopDatabaseError, ShopDatabaseSettings, apply_history
+
+    settings = ShopDatabaseSettings()
+    try:
+        stats = apply_history(settings, from_dir, phase=phase, batch=batch, skip=skip,
+                              limit=limit, show_progress=sys.stderr.isatty())  # fmt: skip
+    except (FileNotFoundError, ShopDatabaseError) as exc:
+        _fail(str(exc))
+    applied = ", ".join(f"{op} {stats.applied[op]:,}" for op in "rcud" if stats.applied[op])
+    console.print(
+        f"applied {sum(stats.applied.values()):,} changes ({applied or 'none'}) to "
+        f"{settings.where} in {stats.seconds:.1f} s",
+        soft_wrap=True,
+    )
+    if unchanged := sum(stats.unchanged.values()):
+        console.print(f"  {unchanged:,} updates left their row as it was (no binlog event)")
+    for reason, count in sorted(stats.skipped.items(), key=lambda item: -item[1]):
+        console.print(f"  skipped {count:,}: {reason}", markup=False, soft_wrap=True)
 
 
 @app.command()

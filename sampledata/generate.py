@@ -226,8 +226,12 @@ class _Faults:
 
 class Generator:
     def __init__(self, out_dir: Path, days: int, events_per_day: int, malls: int, seed: int,
-                 start: date):  # fmt: skip
+                 start: date, *, cdc_faults: bool = True):  # fmt: skip
         self.rng = random.Random(seed)
+        # Without CDC faults the shop.* topics hold only what Debezium itself would send (the
+        # tombstones after deletes are protocol, they stay). The faults' random numbers are
+        # still drawn, so the world and every other topic stay those of the default run.
+        self.cdc_faults = cdc_faults
         # Faults added after the data set was first fixed draw from their own stream, so the
         # rest of the data set stays the same.
         self.fault_rng = random.Random(seed + 1)
@@ -286,17 +290,24 @@ class Generator:
         }
         topic, key = f"shop.{table}", f'{{"id": {row_id}}}'
         payload = orjson.dumps(envelope).decode()
+        faults = self.cdc_faults
         if after is not None and self.fault_rng.random() < CDC_WRONG_TYPE_SHARE:
-            payload = self._wrong_typed(envelope, after)
+            wrong_typed = self._wrong_typed(envelope, after)  # drawn even when not sent
+            if faults:
+                payload = wrong_typed
+                self.faults.counts["cdc_wrong_types"] += 1
         arrival = at_ms + self.rng.randint(100, 2000)
         self._push(arrival, topic, key, payload)
         if op == "d":
             self._push(arrival + 1, topic, key, None)
             self.faults.counts["cdc_tombstones"] += 1
         if self.rng.random() < CDC_REDELIVERY_SHARE:
-            self._push(arrival + self.rng.randint(1_000, 30_000), topic, key, payload)
-            self.faults.counts["cdc_redelivered"] += 1
-        if self.rng.random() < CDC_BROKEN_SHARE:
+            redelivered = arrival + self.rng.randint(1_000, 30_000)
+            if faults:
+                self._push(redelivered, topic, key, payload)
+                self.faults.counts["cdc_redelivered"] += 1
+        broken = self.rng.random() < CDC_BROKEN_SHARE  # drawn even when not sent
+        if broken and faults:
             self._push(arrival + 3, topic, key, payload[: len(payload) // 2])  # truncated
             self.faults.counts["cdc_broken"] += 1
 
@@ -308,7 +319,6 @@ class Generator:
         text_column = isinstance(after[column], str)
         wrong = [v for v in WRONG_TYPED_VALUES if not (text_column and isinstance(v, str))]
         value = None if column == "mall_id" and rng.random() < 0.3 else rng.choice(wrong)
-        self.faults.counts["cdc_wrong_types"] += 1
         return json.dumps(dict(envelope, after=dict(after, **{column: value})))
 
     def _index(self, table: str, row_id: int, before: dict | None, after: dict | None) -> None:
@@ -682,6 +692,7 @@ class Generator:
                 "events_per_day": self.events_per_day,
                 "malls": len(self.world.malls),
                 "start": self.start.isoformat(),
+                "cdc_faults": self.cdc_faults,
             },
             "records": dict(sorted(self.writer.records.items())),
             "partitions": {t: PARTITIONS.get(t, CDC_PARTITIONS) for t in TOPICS},
@@ -712,8 +723,14 @@ def generate(
     seed: int = 42,
     start: date = date(2026, 1, 30),
     progress: bool = True,
+    cdc_faults: bool = True,
 ) -> dict:
-    """Writes ``out_dir/<topic>.jsonl`` for every topic and ``_manifest.json``; returns it."""
-    manifest = Generator(out_dir, days, events_per_day, malls, seed, start).run(progress)
+    """Writes ``out_dir/<topic>.jsonl`` for every topic and ``_manifest.json``; returns it.
+
+    ``cdc_faults=False`` leaves the producer faults out of the shop.* topics (no wrong-typed
+    values, no redelivered or broken changes; tombstones stay): the history a real database
+    and Debezium would give. Everything else is the same as with faults."""
+    generator = Generator(out_dir, days, events_per_day, malls, seed, start, cdc_faults=cdc_faults)
+    manifest = generator.run(progress)
     (out_dir / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
