@@ -93,6 +93,7 @@ def _write_configs(plugins) -> list:
         "MARIADB_PORT": shop_database.PORT,
         "DEBEZIUM_DB_PASSWORD": CREDENTIALS.password("MARIADB", "debezium"),
         "WORK": WORK, "PLUGIN_PATH": plugins,
+        "OFFSET_FLUSH_MS": int(os.environ.get("DATAPLAT_PLATFORM_CONNECT_OFFSET_FLUSH_MS", 5000)),
     }  # fmt: skip
     paths = []
     for name in ("worker.properties", "shop-cdc.properties"):
@@ -187,3 +188,14 @@ def forget_positions() -> None:
     snapshots the tables again, as on a first start."""
     for name in ("offsets.dat", "schema-history.dat"):
         (WORK / name).unlink(missing_ok=True)
+
+
+def start_over(restart: bool = True) -> None:
+    """Empty shop tables and a connector that has never run (`platform reset`; the topics
+    are the caller's). With ``restart``, the worker starts again and snapshots the empty
+    tables."""
+    down_connect()
+    forget_positions()
+    shop_database.reset_shop_tables()
+    if restart:
+        up_connect()

@@ -6,7 +6,8 @@ database (MariaDB, Debian packages: infra/shop_database.py) and Debezium on Kafk
     python -m infra.platform up [postgres|kafka|trino|mariadb|connect ...]    start (all by default)
     python -m infra.platform down [postgres|kafka|trino|mariadb|connect ...]  stop (all by default)
     python -m infra.platform status
-    python -m infra.platform reset    empty the warehouse, the catalog and every topic
+    python -m infra.platform reset    empty the warehouse, the catalog, every topic and the
+                                      shop database (Debezium starts over)
 
 Downloads are cached in DATAPLAT_PLATFORM_CACHE (default ~/.cache/dataplat-platform), shared
 by every clone on the machine; server state and logs live in DATAPLAT_PLATFORM_RUN
@@ -561,7 +562,13 @@ def down(names: tuple[str, ...] = SERVICES) -> None:
 
 
 def reset() -> None:
-    """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up)."""
+    """Empties the Iceberg catalog, the warehouse files and the Kafka topics (servers stay up);
+    a running shop database is emptied too, and Debezium starts over on it."""
+    from infra import debezium, shop_database
+
+    cdc = shop_database.mariadb_ready()
+    if cdc:
+        debezium.start_over(restart=False)  # stopped before its topics are deleted
     _psql(CATALOG_OWNER, CREDENTIALS.password("PG", CATALOG_OWNER), "iceberg_catalog", "-c",
           "do $$ begin if to_regclass('iceberg_tables') is not null then "
           "truncate iceberg_tables, iceberg_namespace_properties; end if; end $$")  # fmt: skip
@@ -578,7 +585,10 @@ def reset() -> None:
             if time.monotonic() > deadline:
                 raise PlatformError(f"topics {topics} still exist 60 s after deletion")
             time.sleep(0.5)
-    _log(f"reset: catalog emptied, warehouse emptied, {len(topics)} topics deleted")
+    if cdc:
+        debezium.up_connect()
+    _log(f"reset: catalog emptied, warehouse emptied, {len(topics)} topics deleted"
+         + (", shop database emptied, Debezium restarted" if cdc else ""))  # fmt: skip
 
 
 def status() -> None:
