@@ -176,3 +176,32 @@ def test_visitors_are_mostly_new_and_some_come_back_over_the_weeks(tmp_path: Pat
     first, second = date(2026, 1, 5), date(2026, 1, 12)
     assert 0 < retention[(first, 2)] < retention[(first, 1)] < 1, retention
     assert 0 < retention[(second, 1)] < 1, retention
+
+
+def test_without_cdc_faults_the_same_world_and_no_faulty_change(tmp_path: Path, generated):
+    """--no-cdc-faults: the same weblog and the same shop changes at the same positions,
+    only the wrong-typed, redelivered and broken change records left out (tombstones stay):
+    a history a real shop database can hold (tests/test_debezium.py replays it there)."""
+    out, manifest = generated
+    clean = tmp_path / "clean"
+    counts = generate(clean, days=2, events_per_day=30_000, malls=10, seed=3, progress=False,
+                      cdc_faults=False)  # fmt: skip
+    assert counts["parameters"]["cdc_faults"] is False
+    assert (clean / "weblog.events.jsonl").read_bytes() == (
+        out / "weblog.events.jsonl"
+    ).read_bytes()
+    assert counts["cdc_tombstones"] == manifest["cdc_tombstones"] > 0
+    for topic in TOPICS:
+        if not topic.startswith("shop."):
+            continue
+        records = read_records(clean, topic)
+        changes = [parsed(r["payload"]) for r in records if r["payload"] is not None]
+        assert all(change is not None for change in changes), f"{topic}: a broken record"
+        positions = [(c["source"]["file"], c["source"]["pos"]) for c in changes]
+        assert len(positions) == len(set(positions)), f"{topic}: a redelivered change"
+        faulty = {(c["source"]["file"], c["source"]["pos"]) for c in map(parsed, (
+            r["payload"] for r in read_records(out, topic) if r["payload"] is not None
+        )) if c is not None}  # fmt: skip
+        assert set(positions) == faulty, f"{topic}: other changes than the default run"
+        for change in changes:
+            assert readable(topic.removeprefix("shop."), change["after"] or change["before"])
