@@ -87,7 +87,8 @@ bench-peer: setup
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs
 
-# Platform mode servers (PostgreSQL, Kafka, Trino) from real distributions, on loopback.
+# Platform mode servers (PostgreSQL, Kafka, Trino, the shop database and Debezium on Kafka
+# Connect) from real distributions, on loopback.
 platform-up: $(STAMP)
 	$(VENV)/bin/python -m infra.platform up
 
