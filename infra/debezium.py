@@ -71,11 +71,13 @@ def ensure_cdc_topics() -> None:
     """The shop.* topics, made by the admin (nobody else may create topics)."""
     from confluent_kafka.admin import NewTopic
 
-    from lakehouse.tables import CDC_TOPICS
+    from lakehouse.tables import CDC_TOPICS, CONTRACT_TOPIC_CONFIG
 
     admin = _kafka_admin()
     existing = admin.list_topics(timeout=30).topics
-    missing = [NewTopic(t, num_partitions=CDC_PARTITIONS, replication_factor=1)
+    # No retention, as `dataplat publish` makes them: either may write these topics first.
+    missing = [NewTopic(t, num_partitions=CDC_PARTITIONS, replication_factor=1,
+                        config=CONTRACT_TOPIC_CONFIG)
                for t in CDC_TOPICS if t not in existing]  # fmt: skip
     if missing:
         for future in admin.create_topics(missing, operation_timeout=30).values():
@@ -144,6 +146,14 @@ def connector_status() -> dict | None:
     return body if status == 200 and isinstance(body, dict) else None
 
 
+def _worker_answers() -> bool:
+    """The worker's REST API answers (its connector may still be starting)."""
+    try:
+        return rest("/")[0] == 200
+    except (OSError, ValueError):
+        return False
+
+
 def _running() -> bool:
     status = connector_status()
     if status is None:
@@ -161,7 +171,7 @@ def up_connect() -> None:
     libs, plugins = fetch_debezium()
     ensure_cdc_topics()
     worker, connector, jaas, log4j = _write_configs(plugins)
-    if connector_status() is None:
+    if not _worker_answers():
         _spawn("connect", ["java", "-Xmx512m", "-cp", f"{libs}/*",
                            f"-Dlog4j.configuration={log4j.as_uri()}",
                            f"-Djava.security.auth.login.config={jaas}",

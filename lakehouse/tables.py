@@ -24,6 +24,11 @@ WEBLOG_TOPIC = "weblog.events"
 CDC_TABLES = ("malls", "members", "products", "orders", "cart_items", "coupons", "app_installs")
 CDC_TOPICS = tuple(f"shop.{name}" for name in CDC_TABLES)
 ALL_TOPICS = (WEBLOG_TOPIC, *CDC_TOPICS)
+# The contract topics keep everything (no time or size retention), whoever makes them
+# (`dataplat publish`, the platform script for Debezium): replayed records keep their dumped
+# timestamps, often older than the broker's default 7 days, and the shop topics can be
+# replayed or written by Debezium into the same topics.
+CONTRACT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 WEBLOG_TABLE = "weblog_events"
 REJECTED_TABLE = "rejected_messages"
 

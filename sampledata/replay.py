@@ -26,12 +26,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from lakehouse.kafka_logging import LibrdkafkaLogger
 from lakehouse.settings import KafkaSettings, kafka_password_field, kafka_user_field
+from lakehouse.tables import CONTRACT_TOPIC_CONFIG
 from loader.file_source import dump_files, read_dump_batches
 
 log = structlog.get_logger("publish")
-
-
-TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 class PublishSettings(KafkaSettings):
@@ -100,7 +98,7 @@ def ensure_topics(
     # (7 days by default): with time-based retention the broker would delete them minutes
     # after they were published, before a loader read them. Replayed topics keep everything.
     missing = [
-        NewTopic(topic, num_partitions=count, replication_factor=1, config=TOPIC_CONFIG)
+        NewTopic(topic, num_partitions=count, replication_factor=1, config=CONTRACT_TOPIC_CONFIG)
         for topic, count in partitions.items()
         if topic not in existing
     ]

@@ -283,6 +283,11 @@ def test_compose_kafka_grants_creates_the_shop_topics_as_infra_debezium_does():
     assert topics == list(CDC_TOPICS)
     assert '--create --if-not-exists --topic "$topic"' in command
     assert '--partitions "$CDC_PARTITIONS" --replication-factor 1' in command
+    # No retention, as the platform script and `dataplat publish` make the contract topics.
+    from lakehouse.tables import CONTRACT_TOPIC_CONFIG
+
+    for name, value in CONTRACT_TOPIC_CONFIG.items():
+        assert f"--config {name}={value}" in command
     connect = COMPOSE["services"]["connect"]["depends_on"]
     assert connect["kafka-grants"]["condition"] == "service_completed_successfully"
 
