@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -37,6 +38,8 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 # run is at its end, 00:00 KST of the next day.
 FIRST_DAY = "2026-01-30"
 DAYS = {"2026-01-30": "2026-01-30T15:00:00+00:00", "2026-01-31": "2026-01-31T15:00:00+00:00"}
+# The day whose first build runs from a checkout whose volume checks warn.
+WARNING_DAY = "2026-01-31"
 DAY_COLUMNS = ("date_kst", "as_of_date")
 
 
@@ -201,21 +204,99 @@ def test_dags_wait_for_the_loader_then_build_models_each_followed_by_its_tests(d
 # ---------------------------------------------------------------------- running the DAGs
 
 
+class WebhookReceiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        WebhookReceiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
 @pytest.fixture(scope="module")
-def daily_runs(airflow_env: dict[str, str]) -> list[dict]:
+def webhook_server() -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/dataplat"
+    server.shutdown()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the webhook receiver did not stop"
+
+
+@pytest.fixture
+def webhook(webhook_server: str) -> str:
+    WebhookReceiver.received = []
+    return webhook_server
+
+
+def analysts_checkout(tmp_path: Path, env: dict[str, str], webhook: str) -> dict[str, str]:
+    """A copy of the dbt project to edit, and the environment that makes the DAGs run it and
+    alert ``webhook``; call ``dbt_manifest`` once it is edited."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    return {**env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
+            "DATAPLAT_ALERT_WEBHOOK_URL": webhook}  # fmt: skip
+
+
+def judge_volume_on_one_day_of_history(env: dict[str, str]) -> None:
+    """Make a checkout's volume checks judge malls on one day of history: on the second day
+    each of the 6 malls then has about seven times its average of the seven days before (six
+    of them without hits), so the check warns with 6 failing rows. The vars touch the checks,
+    not the marts."""
+    settings = Path(env["DATAPLAT_DBT_PROJECT_DIR"]) / "dbt_project.yml"
+    text = settings.read_text()
+    for var, value in (("volume_min_trailing_days", 1), ("volume_min_average_hits", 1)):
+        text, replaced = re.subn(rf"^  {var}: .*$", f"  {var}: {value}", text, flags=re.M)
+        assert replaced == 1, var
+    settings.write_text(text)
+    run_cli("dbt-manifest", env=env)
+
+
+@dataclass
+class DailyRuns:
+    """The published marts after each round of daily runs, and what the second day's run
+    (from the warning checkout) sent to the webhook, left in the checks table and published."""
+
+    rounds: list[dict]
+    warning_alerts: list[dict]
+    warning_checks: list[tuple]
+    warning_published: bool
+
+
+@pytest.fixture(scope="module")
+def daily_runs(
+    airflow_env: dict[str, str], webhook_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> DailyRuns:
     """The daily DAG for both complete days, then the first day once more (a backfill of a
-    day built before a later one): the published marts after each round. (The data-quality
-    test below runs the second day once more.)"""
+    day built before a later one). The second day runs from an analyst's checkout whose
+    volume checks warn (judge_volume_on_one_day_of_history): one DAG run serves the
+    build-per-day comparison and the warning alert."""
     home = Path(airflow_env["DATAPLAT_HOME"])
-    rounds = []
+    warning_env = analysts_checkout(tmp_path_factory.mktemp("warning"), airflow_env,
+                                    webhook_server)  # fmt: skip
+    judge_volume_on_one_day_of_history(warning_env)
+    serving = TransformSettings(home=home).serving_link
+    runs = DailyRuns(rounds=[], warning_alerts=[], warning_checks=[], warning_published=False)
     for days in (list(DAYS), [FIRST_DAY]):
         for day in days:
-            result = run_dag(airflow_env, "dataplat_daily", DAYS[day])
+            warns = not runs.rounds and day == WARNING_DAY
+            WebhookReceiver.received = []
+            published = serving.resolve() if serving.exists() else None
+            result = run_dag(warning_env if warns else airflow_env, "dataplat_daily", DAYS[day])
             assert result.returncode == 0, f"{day}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
             # The run passed its day to dbt: the data-quality checks looked at that day.
             assert checked_days(home) == [day]
-        rounds.append(published_marts(home))
-    return rounds
+            if warns:
+                runs.warning_alerts = list(WebhookReceiver.received)
+                runs.warning_checks = volume_statuses(home)
+                runs.warning_published = serving.resolve() != published
+        runs.rounds.append(published_marts(home))
+    return runs
 
 
 def checked_days(home: Path) -> list[str]:
@@ -225,12 +306,24 @@ def checked_days(home: Path) -> list[str]:
         return [str(day) for (day,) in con.execute(query).fetchall()]
 
 
+def volume_statuses(home: Path) -> list[tuple]:
+    """(day, status, malls) of the last build's volume checks."""
+    with duckdb.connect(str(TransformSettings(home=home).duckdb_path), read_only=True) as con:
+        statuses = con.execute(
+            "select date_kst, volume_status, count(*) from monitoring.mall_volume_checks "
+            "group by all order by all"
+        ).fetchall()
+    return [(str(day), status, malls) for day, status, malls in statuses]
+
+
 def test_daily_dag_builds_each_day_as_dataplat_transform_does(
-    daily_runs: list[dict], reference_home: Path
+    daily_runs: DailyRuns, reference_home: Path
 ):
+    """Both days equal `dataplat transform`'s build (the second day's checkout changed only
+    the volume checks' vars, which do not touch the marts)."""
     reference = published_marts(reference_home)
     for day in DAYS:
-        built, expected = rows_of_day(daily_runs[0], day), rows_of_day(reference, day)
+        built, expected = rows_of_day(daily_runs.rounds[0], day), rows_of_day(reference, day)
         assert set(built) >= {"platform_visitors_daily", "mall_orders_daily",
                               "segment_recent_high_value", "mall_ranking_daily"}  # fmt: skip
         for table, rows in built.items():
@@ -238,8 +331,8 @@ def test_daily_dag_builds_each_day_as_dataplat_transform_does(
             assert rows == expected[table], f"{table} differs from `dataplat transform` on {day}"
 
 
-def test_a_backfill_leaves_the_marts_as_one_run(daily_runs: list[dict]):
-    first, second = daily_runs
+def test_a_backfill_leaves_the_marts_as_one_run(daily_runs: DailyRuns):
+    first, second = daily_runs.rounds
     assert first.keys() == second.keys()
     for table in first:
         assert second[table] == first[table], f"{table} changed when {FIRST_DAY} was rebuilt"
@@ -260,40 +353,14 @@ def test_transform_backfill_rebuilds_exactly_the_days_given(reference_home: Path
 # ---------------------------------------------------------------------- alerts
 
 
-class WebhookReceiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        WebhookReceiver.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def webhook() -> str:
-    WebhookReceiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/dataplat"
-    server.shutdown()
-
-
 def test_a_failing_dbt_test_fails_its_task_and_alerts_the_webhook(
-    airflow_env: dict[str, str], webhook: str, tmp_path: Path, daily_runs: list[dict]
+    airflow_env: dict[str, str], webhook: str, tmp_path: Path, daily_runs: DailyRuns
 ):
     # An analyst's checkout with a data test that cannot pass.
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    (project / "tests" / "assert_no_hits_at_all.sql").write_text(
+    env = analysts_checkout(tmp_path, airflow_env, webhook)
+    (Path(env["DATAPLAT_DBT_PROJECT_DIR"]) / "tests" / "assert_no_hits_at_all.sql").write_text(
         "select event_id from {{ ref('stg_weblog__events') }}\n"
     )
-    env = {**airflow_env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
-           "DATAPLAT_ALERT_WEBHOOK_URL": webhook}  # fmt: skip
     run_cli("dbt-manifest", env=env)
 
     result = run_dag(env, "dataplat_daily", DAYS["2026-01-30"])
@@ -315,53 +382,25 @@ def test_a_failing_dbt_test_fails_its_task_and_alerts_the_webhook(
     assert "assert_no_hits_at_all" in alert["error"]
     assert "failed" in alert["text"]
     # The marts the API serves were left as the last good run published them.
-    assert published_marts(home) == daily_runs[-1]
+    assert published_marts(home) == daily_runs.rounds[-1]
 
 
 def test_a_data_quality_warning_reaches_the_webhook_and_the_build_goes_on(
-    airflow_env: dict[str, str], webhook: str, tmp_path: Path, daily_runs: list[dict]
+    daily_runs: DailyRuns,
 ):
-    """An analyst's checkout that judges malls on one day of history: on the second day each
-    of the 6 malls has about seven times its average of the seven days before (six of them
-    without hits), so the volume check warns with 6 failing rows."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    settings = project / "dbt_project.yml"
-    text = settings.read_text()
-    for var, value in (("volume_min_trailing_days", 1), ("volume_min_average_hits", 1)):
-        text, replaced = re.subn(rf"^  {var}: .*$", f"  {var}: {value}", text, flags=re.M)
-        assert replaced == 1, var
-    settings.write_text(text)
-    env = {**airflow_env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
-           "DATAPLAT_ALERT_WEBHOOK_URL": webhook}  # fmt: skip
-    run_cli("dbt-manifest", env=env)
-    home = Path(airflow_env["DATAPLAT_HOME"])
-    serving = TransformSettings(home=home).serving_link
-    published = serving.resolve()
-
-    result = run_dag(env, "dataplat_daily", DAYS["2026-01-31"])
-    assert result.returncode == 0, f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
-
-    received = WebhookReceiver.received
+    """The second day's run, from a checkout whose volume checks judge malls on one day of
+    history (judge_volume_on_one_day_of_history), warned and went on to publish."""
+    received = daily_runs.warning_alerts
     assert {a["outcome"] for a in received} == {"warned"}, received
     (alert,) = [a for a in received if a["model"] == "mall_volume_checks"]
     assert alert["task_id"] == "dbt_daily.mall_volume_checks.test"
     assert alert["dag_id"] == "dataplat_daily"
-    assert alert["logical_date"].startswith(DAYS["2026-01-31"][:19])
+    assert alert["logical_date"].startswith(DAYS[WARNING_DAY][:19])
     (finding,) = alert["tests"]
     assert finding["test"] == "assert_mall_hits_are_within_the_usual_band"
     assert finding["failing_rows"] == 6
     assert "assert_mall_hits_are_within_the_usual_band (6 failing rows)" in alert["text"]
-    # What the alert counted is what the checks table holds, and the build was published.
-    assert serving.resolve() != published
-    with duckdb.connect(str(TransformSettings(home=home).duckdb_path), read_only=True) as con:
-        statuses = con.execute(
-            "select date_kst, volume_status, count(*) from monitoring.mall_volume_checks "
-            "group by all"
-        ).fetchall()
-    assert [(str(d), s, n) for d, s, n in statuses] == [("2026-01-31", "high", 6)]
-    # The second day built once more (the checks' vars do not touch the marts) changed nothing.
-    rebuilt = published_marts(home)
-    assert rebuilt.keys() == daily_runs[-1].keys()
-    for table, rows in daily_runs[-1].items():
-        assert rebuilt[table] == rows, f"{table} changed when 2026-01-31 was rebuilt"
+    # What the alert counted is what the checks table held, and the build was published
+    # (its marts equal `dataplat transform`'s: test_daily_dag_builds_each_day_...).
+    assert daily_runs.warning_checks == [(WARNING_DAY, "high", 6)]
+    assert daily_runs.warning_published
