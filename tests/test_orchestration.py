@@ -236,7 +236,8 @@ def webhook(webhook_server: str) -> str:
 
 def analysts_checkout(tmp_path: Path, env: dict[str, str], webhook: str) -> dict[str, str]:
     """A copy of the dbt project to edit, and the environment that makes the DAGs run it and
-    alert ``webhook``; call ``dbt_manifest`` once it is edited."""
+    alert ``webhook``. Once the copy is edited, `dataplat dbt-manifest` in that environment
+    parses it for the DAGs."""
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     return {**env, "DATAPLAT_DBT_PROJECT_DIR": str(project),
