@@ -1,10 +1,8 @@
-"""Who is asking, and may they: bearer keys, scopes, and a rate limit per key."""
+"""Who is asking, and may they: bearer keys, scopes, and the rate limit per key
+(api/rate_limit.py)."""
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -13,28 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.keys import ApiKey, KeyStore
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `dataplat keys create`.")
-
-
-class RateLimiter:
-    """A token bucket per key: `per_minute` requests a minute, bursts up to that many."""
-
-    def __init__(self, per_minute: int):
-        self.capacity = float(per_minute)
-        self.refill_per_second = per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key_id: str) -> int:
-        """0 when the request may go now, else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.refill_per_second)
-            if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
-                return 0
-            self._buckets[key_id] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self.refill_per_second))
 
 
 class Principal:

@@ -14,13 +14,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.asgi import StatusNotingSend
 from api.audit import AuditLog, AuditUnavailable
-from api.auth import RateLimiter
 from api.engine import EngineUnavailable, QueryEngine, create_engine
 from api.keys import KeyStore
 from api.marts_reader import MartsReader
 from api.metrics import ApiMetrics
+from api.rate_limit import create_rate_limiter
 from api.routers import crm, health, metrics, orders, platform, visitor_analytics, visitors
 from api.settings import ApiSettings, get_settings
+from lakehouse.logging import configure_logging_from_environment
 
 log = structlog.get_logger("api")
 
@@ -61,6 +62,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
         # Everything loaded so far lives as long as the process: out of the collector's way,
         # a full collection walks only what requests made (216 -> 64 ms under segment reads).
         gc.freeze()
+        log.info("serving", engine=settings.engine, workers=settings.api_workers)
         yield
         app.state.audit.close()  # write the last audit rows before the process ends
 
@@ -73,7 +75,7 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
     app.state.settings = settings
     app.state.reader = MartsReader(engine or create_engine(settings), settings.api_cache_entries)
     app.state.key_store = KeyStore(settings.auth_db_uri, settings.api_key_cache_seconds)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.rate_limiter = create_rate_limiter(settings)
     app.state.audit = AuditLog(settings)
     app.state.metrics = ApiMetrics()
     app.include_router(health.router)
@@ -104,6 +106,14 @@ def create_app(settings: ApiSettings | None = None, engine: QueryEngine | None =
 
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one worker of ``dataplat serve --workers N``: uvicorn imports this by name in
+    each new worker process. Settings and logging come from the environment the server
+    passed on; each log line names its worker's pid."""
+    configure_logging_from_environment(pid=True)
+    return create_app()
 
 
 class RequestObserver:

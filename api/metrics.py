@@ -1,11 +1,17 @@
 """The API's Prometheus metrics: requests and their latency by route and status, engine
-errors. Each app has its own registry, served at ``/metrics`` in Prometheus' text format."""
+errors. Each app has its own registry, served at ``/metrics`` in Prometheus' text format.
+
+The workers of ``dataplat serve --workers N`` write their figures to files in one folder,
+``PROMETHEUS_MULTIPROC_DIR`` (the server makes it, prometheus_client reads it when it is
+imported): whichever worker answers ``/metrics`` serves the sums of all of them."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
 
 from api.engine import MISSING_MART, NO_MARTS, EngineUnavailable
@@ -36,6 +42,7 @@ class ApiMetrics:
             "dataplat_api_http_requests_in_flight",
             "Requests being answered now.",
             registry=self.registry,
+            multiprocess_mode="livesum",  # the workers alive, added up
         )
         self.engine_errors = Counter(
             "dataplat_api_engine_errors",
@@ -48,6 +55,10 @@ class ApiMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         for reason in ("unavailable", "no_marts", "missing_mart"):
             self.engine_errors.labels(reason=reason)  # present at 0 before the first error
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Served: every worker's files, not this process's registry.
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry)
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """One request answered: counted and timed by its route's template

@@ -3,7 +3,9 @@ reads its own component's settings from the environment (prefix ``DATAPLAT_``)."
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -502,25 +504,43 @@ def keys_revoke(
     console.print(f"key {key_id} revoked")
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def _serve(host: str | None, port: int | None, workers: int | None = None) -> None:
     import uvicorn
 
-    from api.main import create_app
     from api.settings import ApiSettings
 
-    settings = ApiSettings()
+    settings = ApiSettings(**({"api_workers": workers} if workers else {}))
     host, port = host or settings.api_host, port or settings.api_port
     console.print(f"API on http://{host}:{port} (OpenAPI docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    if settings.api_workers == 1:
+        from api.main import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        return
+    from lakehouse.logging import configured
+
+    # The workers are new processes (api.main.create_worker_app): they read their settings,
+    # logging included, from the environment, and write their metrics to one fresh folder.
+    with tempfile.TemporaryDirectory(prefix="dataplat-api-metrics-") as metrics_dir:
+        os.environ.update(configured, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+                          DATAPLAT_API_WORKERS=str(settings.api_workers))  # fmt: skip
+        console.print(f"{settings.api_workers} worker processes; rate limits shared in "
+                      f"{settings.rate_limit_db_path}")  # fmt: skip
+        uvicorn.run("api.main:create_worker_app", factory=True, workers=settings.api_workers,
+                    host=host, port=port, log_config=None)  # fmt: skip
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: DATAPLAT_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: DATAPLAT_API_PORT.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes answering requests. Default: DATAPLAT_API_WORKERS, 1."),
+    ] = None,
 ) -> None:
     """Serve the marts over HTTP."""
-    _serve(host, port)
+    _serve(host, port, workers)
 
 
 @app.command()

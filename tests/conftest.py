@@ -101,20 +101,23 @@ def create_key(home: Path, *scopes: str) -> str:
 
 
 @contextmanager
-def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
-    """`dataplat serve` over real HTTP, with a key that reads every mall and segment. The
-    server must become ready, stay up, and exit cleanly when stopped."""
+def serve_api(
+    home: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[httpx.Client]:
+    """`dataplat serve` over real HTTP, with a key that reads every mall and segment (no rate
+    limit to speak of unless ``env`` sets one). The server must become ready (each of its
+    ``workers``), stay up, and exit cleanly when stopped. It logs to api_log(home, client)."""
     token = create_key(home, "platform:read", *(f"crm:{m}:read" for m in range(1, 51)))
     port = free_port()
     log = home / f"api-{port}.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [*DATAPLAT, "serve", "--port", str(port)],
+            [*DATAPLAT, "serve", "--port", str(port), "--workers", str(workers)],
             env={
                 **os.environ,
+                "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
                 **(env or {}),
                 "DATAPLAT_HOME": str(home),
-                "DATAPLAT_RATE_LIMIT_PER_MINUTE": "100000",
             },
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -128,7 +131,9 @@ def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.C
         deadline = time.monotonic() + 60
         while True:
             try:
-                if client.get("/readiness").status_code == 200:
+                if client.get("/readiness").status_code == 200 and (
+                    len(serving_pids(log)) >= workers
+                ):
                     break
             except httpx.TransportError:
                 pass
@@ -144,6 +149,19 @@ def serve_api(home: Path, env: dict[str, str] | None = None) -> Iterator[httpx.C
         client.close()
     # SIGTERM: uvicorn shuts down gracefully, then re-raises the signal it caught (or exits 0).
     check_ended(server, (0, -signal.SIGTERM), log_tail(log))
+
+
+def api_log(home: Path, client: httpx.Client) -> Path:
+    """Where serve_api's server writes its log: JSON lines."""
+    return home / f"api-{client.base_url.port}.log"
+
+
+def serving_pids(log: Path) -> set[int]:
+    """The processes whose app has started, from a server's log: the workers' pids (a single
+    process's lines name none: 0 stands for it)."""
+    complete = log.read_text().split("\n")[:-1]  # the last may be half-written
+    lines = (json.loads(line) for line in complete if line.startswith("{"))
+    return {line.get("pid", 0) for line in lines if line.get("event") == "serving"}
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,12 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.keys import KeyStore
 from api.main import create_app
+from api.rate_limit import SharedRateLimiter
 from api.settings import ApiSettings as Settings
 from lakehouse.catalog import open_catalog
 from lakehouse.tables import AUDIT_TABLE
+from tests.conftest import api_log, serve_api
+from tests.test_api_metrics import requests_counted, scrape
 
 pytestmark = pytest.mark.slow
 DAY = "2026-01-31"
@@ -149,6 +154,45 @@ def test_rate_limit_per_key_answers_429_with_retry_after(pipeline_home: Path):
         assert call(limited, second, "/analytics/visitors/daily", params).status_code == 200
     finally:
         limited.state.audit.close()
+
+
+def test_the_workers_of_a_server_take_a_key_s_tokens_from_one_bucket(tmp_path: Path):
+    buckets = tmp_path / "rate-limits.db"
+    first, second = SharedRateLimiter(3, buckets), SharedRateLimiter(3, buckets)  # two workers
+    waits = [limiter.retry_after("key") for limiter in (first, second, first, second)]
+    assert waits == [0, 0, 0, 20]  # 3 a minute: the next token in 20 s, in either worker
+    assert second.retry_after("another-key") == 0
+
+
+def test_a_server_with_two_workers_shares_the_rate_limit_the_metrics_and_the_audit(
+    pipeline_home: Path,
+):
+    limit, sent, route = 30, 45, "/crm/segments/{segment}"
+    env = {"DATAPLAT_RATE_LIMIT_PER_MINUTE": str(limit), "DATAPLAT_API_AUDIT_FLUSH_SECONDS": "1"}
+    with serve_api(pipeline_home, env=env, workers=2) as client:
+        key_id = client.headers["authorization"].removeprefix("Bearer dp_").split("_")[0]
+        log = api_log(pipeline_home, client)
+
+        def read(_: int) -> int:  # a new connection each: the kernel picks the worker
+            return client.get("/crm/segments/unused-coupons", headers={"Connection": "close"},
+                              params={"mall_id": 1, "as_of": DAY}).status_code  # fmt: skip
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(read, range(sent)))
+        refilled = int((time.monotonic() - started) * limit / 60)
+        answered = statuses.count(200)
+        assert limit <= answered <= limit + refilled, statuses
+        assert statuses.count(429) == sent - answered
+        samples = scrape(client)  # from either worker: the sums of both
+    assert requests_counted(samples, route, 200) == answered
+    assert requests_counted(samples, route, 429) == sent - answered
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    pids = {line["pid"] for line in lines if line.get("path") == "/crm/segments/unused-coupons"}
+    assert len(pids) == 2, "one worker answered every request"
+    # Each worker wrote its audit rows (the last ones when it was stopped).
+    audited = open_catalog(Settings(home=pipeline_home)).load_table(AUDIT_TABLE)
+    assert len(audited.scan(row_filter=f"key_id == '{key_id}'").to_arrow()) == answered
 
 
 HOSTILE = [
