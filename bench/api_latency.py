@@ -2,6 +2,7 @@
 endpoints at 1, 10 and 50 concurrent clients, over real HTTP against `dataplat serve`.
 
     .venv/bin/python -m bench.api_latency [--home data] [--clients 1,10,50] [--seconds 10]
+    .venv/bin/python -m bench.api_latency --workers 2      # `dataplat serve --workers 2`
     .venv/bin/python -m bench.api_latency --engine trino   # the servers of `make platform-up`
 
 Embedded, the home must hold published marts (`make demo`, or `dataplat transform` after an
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path("data"))
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="`dataplat serve --workers`")
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds of the same load before each cell, not counted")  # fmt: skip
     args = parser.parse_args()
@@ -143,13 +145,16 @@ def main() -> None:
     token = _key(env)
     log = home / f"bench-api-{port}.log"
     with log.open("wb") as out:
-        server = subprocess.Popen([*DATAPLAT, "serve", "--port", str(port)], env=env,
-                                  stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        server = subprocess.Popen(
+            [*DATAPLAT, "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(server, base, log)
         first, last = _days(base, token)
-        table = Table(title=f"API over HTTP on {args.engine}, {args.seconds:.0f} s per cell "
+        table = Table(title=f"API over HTTP on {args.engine}, {args.workers} worker process(es), "
+                            f"{args.seconds:.0f} s per cell "
                             f"after {args.warmup:.0f} s of warm-up, days {first} to "
                             f"{last}")  # fmt: skip
         for column in ("endpoint", "clients", "requests/s", "p50 ms", "p99 ms", "not 200"):
