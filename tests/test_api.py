@@ -205,14 +205,24 @@ def test_without_published_marts_data_is_503_readiness_fails_liveness_holds(tmp_
 def test_openapi_documents_every_endpoint_with_a_response_model(client: TestClient):
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
-    for path in ("hourly", "daily", "monthly", "top-malls", "top-pages", "top-products",
-                 "channels", "engagement", "new-returning", "retention", "landing-pages",
-                 "sources"):  # fmt: skip
-        operation = paths[f"/analytics/visitors/{path}"]["get"]
-        assert operation["summary"]
-        assert "$ref" in operation["responses"]["200"]["content"]["application/json"]["schema"]
-        assert {"404", "422", "503"} <= set(operation["responses"])
-        assert all(p.get("description") for p in operation["parameters"])
+    visitors = ("hourly", "daily", "monthly", "top-malls", "top-pages", "top-products",
+                "channels", "engagement", "new-returning", "retention", "landing-pages",
+                "sources")  # fmt: skip
+    data = [path for path in paths if path not in ("/liveness", "/readiness", "/metrics")]
+    assert {f"/analytics/visitors/{name}" for name in visitors} <= set(data)
+    others = {"/analytics/orders/daily", "/crm/segments/{segment}", "/platform/mall-ranking"}
+    assert others <= set(data)
+    for path in data:
+        operation = paths[path]["get"]
+        assert operation["summary"], path
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        if path == "/crm/segments/{segment}":  # a page of the segment asked for
+            pages = {member["$ref"].rsplit("/", 1)[1] for member in schema["anyOf"]}
+            assert pages == {"RecentHighValuePage", "AbandonedCartPage", "UnusedCouponsPage"}
+        else:
+            assert "$ref" in schema, path
+        assert {"401", "403", "404", "422", "429", "503"} <= set(operation["responses"]), path
+        assert all(p.get("description") for p in operation["parameters"]), path
     assert {"/liveness", "/readiness"} <= set(paths)
 
 
