@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.late_events import WEBLOG_DUMP, late_first_visit
-from tests.processes import check_ended, log_tail, run
+from tests.processes import check_ended, log_events, log_tail, run
 
 LATE_FIRST_VISIT = "late-first-visit"  # the event_id of the late event small_dataset ends with
 
@@ -160,8 +160,7 @@ def serving_pids(log: Path) -> set[int]:
     """The processes whose app has started, from a server's log: the workers' pids (a single
     process's lines name none: 0 stands for it)."""
     complete = log.read_text().split("\n")[:-1]  # the last may be half-written
-    lines = (json.loads(line) for line in complete if line.startswith("{"))
-    return {line.get("pid", 0) for line in lines if line.get("event") == "serving"}
+    return {e.get("pid", 0) for e in log_events(complete) if e.get("event") == "serving"}
 
 
 @pytest.fixture(scope="session")

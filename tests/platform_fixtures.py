@@ -8,7 +8,6 @@ once per session, so these tests own the local platform while they run.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -245,10 +244,6 @@ def platform_api(platform_home: KafkaLoad):
     """`dataplat serve` on the Trino engine, over real HTTP, with a key reading all."""
     with serve_api(platform_home.home, platform_home.env) as client:
         yield client
-
-
-def loader_events(lines: list[str]) -> list[dict]:
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def raw_table_rows(settings: Settings) -> dict[str, list[tuple]]:

@@ -3,6 +3,7 @@ the end of its output, so a fixture never goes on after a process that died unse
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 TAIL = 4000
+
+
+def log_events(lines: list[str]) -> list[dict]:
+    """The structured lines of a process's log (JSON, one event each); other lines skipped."""
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def tail(text: str | None, limit: int = TAIL) -> str:

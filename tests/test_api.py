@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from datetime import date, datetime
@@ -20,6 +19,7 @@ from api.keys import KeyStore
 from api.main import create_app
 from api.marts_reader import MartsReader
 from api.settings import ApiSettings as Settings
+from tests.conftest import free_port
 from transform.build import publish_marts
 from transform.settings import TransformSettings
 
@@ -224,12 +224,6 @@ def test_openapi_documents_every_endpoint_with_a_response_model(client: TestClie
         assert {"401", "403", "404", "422", "429", "503"} <= set(operation["responses"]), path
         assert all(p.get("description") for p in operation["parameters"]), path
     assert {"/liveness", "/readiness"} <= set(paths)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_republishing_while_serving_fails_no_request(settings: Settings):

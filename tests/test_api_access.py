@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ from api.settings import ApiSettings as Settings
 from lakehouse.catalog import open_catalog
 from lakehouse.tables import AUDIT_TABLE
 from tests.conftest import api_log, serve_api
+from tests.processes import log_events
 from tests.test_api_metrics import requests_counted, scrape
 
 pytestmark = pytest.mark.slow
@@ -187,8 +187,8 @@ def test_a_server_with_two_workers_shares_the_rate_limit_the_metrics_and_the_aud
         samples = scrape(client)  # from either worker: the sums of both
     assert requests_counted(samples, route, 200) == answered
     assert requests_counted(samples, route, 429) == sent - answered
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    pids = {line["pid"] for line in lines if line.get("path") == "/crm/segments/unused-coupons"}
+    events = log_events(log.read_text().splitlines())
+    pids = {e["pid"] for e in events if e.get("path") == "/crm/segments/unused-coupons"}
     assert len(pids) == 2, "one worker answered every request"
     # Each worker wrote its audit rows (the last ones when it was stopped).
     audited = open_catalog(Settings(home=pipeline_home)).load_table(AUDIT_TABLE)

@@ -26,8 +26,8 @@ from lakehouse.settings import LakehouseSettings as Settings
 from lakehouse.tables import ALL_TOPICS, RAW_TABLES, REJECTED_TABLE
 from tests.conftest import run_cli
 from tests.marts import comparable, published_marts
-from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, loader_events, raw_table_rows
-from tests.processes import run
+from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, raw_table_rows
+from tests.processes import log_events, run
 from transform.settings import TransformSettings
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_broker_restart_while_the_loader_runs(kafka_load_complete: KafkaLoad, pi
     at the end the raw tables hold exactly what the embedded loader landed from the files."""
     load = kafka_load_complete
     assert load.broker_restart_exit == 0, "".join(load.broker_restart_log[-20:])
-    events = [e["event"] for e in loader_events(load.broker_restart_log)]
+    events = [e["event"] for e in log_events(load.broker_restart_log)]
     assert "kafka unavailable, retrying" in events, "the loader did not notice the broker stop"
     assert events.count("ingest from kafka") == 1, "the loader restarted instead of waiting"
 
