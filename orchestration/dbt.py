@@ -8,6 +8,7 @@ number does not fix itself).
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,15 @@ MODEL_RETRY_DELAY = timedelta(minutes=2)
 def kst_day(moment: datetime) -> str:
     """The KST calendar day a moment falls on (used in templates: ``kst_day(...)``)."""
     return moment.astimezone(KST).date().isoformat()
+
+
+def freeze_heap(context: Any) -> None:
+    """Before a dbt task: hide the objects alive so far from Python's garbage collector
+    (``gc.freeze``). Cosmos ends every dbt command with a full collection (releasing dbt's
+    adapter semaphores); over the heap of Airflow, the DAG and dbt, some 850,000 objects,
+    that took 0.5-0.7 s of a task's 1.4 s. Frozen, the collection looks at the command's
+    own objects only."""
+    gc.freeze()
 
 
 def tests_reading_unselected_models(manifest: dict[str, Any], tag: str) -> list[str]:
@@ -111,6 +121,7 @@ def dbt_task_group(
             "emit_datasets": False,
             # DuckDB has one writer: the embedded pool has one slot (see `make airflow`).
             "pool": settings.airflow_dbt_pool,
+            "pre_execute": freeze_heap,
         },
         default_args={"retries": MODEL_RETRIES, "retry_delay": MODEL_RETRY_DELAY},
         on_warning_callback=post_warning_alert,
