@@ -42,7 +42,7 @@ def freeze_heap(context: Any) -> None:
     """Before a dbt task: hide the objects alive so far from Python's garbage collector
     (``gc.freeze``). Cosmos ends every dbt command with a full collection (releasing dbt's
     adapter semaphores); over the heap of Airflow, the DAG and dbt, some 850,000 objects,
-    that took 0.5-0.7 s of a task's 1.4 s. Frozen, the collection looks at the command's
+    that took 0.5-0.8 s of a task's 1.4 s. Frozen, the collection looks at the command's
     own objects only."""
     gc.freeze()
 
