@@ -532,15 +532,22 @@ def up(names: tuple[str, ...] = SERVICES) -> None:
 
 
 def _stop_process(name: str) -> None:
+    """SIGTERM to the server's process group; SIGKILL if it is still there 30 s later."""
     pid_file = RUN / f"{name}.pid"
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text())
+    started = _STARTED.get(name)
+    deadline = time.monotonic() + 30
     try:
         os.killpg(pid, signal.SIGTERM)
-        for _ in range(30):
+        while time.monotonic() < deadline:
+            if started is not None and started.pid == pid:
+                # A server this process started stays in its group as a zombie until it is
+                # reaped, and the group then answers signals as if the server still ran.
+                started.poll()
             os.killpg(pid, 0)
-            time.sleep(1)
+            time.sleep(0.2)
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
