@@ -63,30 +63,36 @@ class CdcRun:
 
 
 def shop_records() -> list[tuple[str, bytes | None, bytes | None]]:
-    """Every record of the shop topics, from the start: (topic, key, value)."""
+    """Every record of the shop topics, from the start: (topic, key, value), partition by
+    partition. One consumer reads every partition at once, each up to the end it had when
+    the read began."""
     from confluent_kafka import Consumer, TopicPartition
 
     admin = platform.kafka_settings("admin").kafka_client_config
     consumer = Consumer({**admin, "group.id": "test-debezium", "enable.auto.commit": False})
-    records = []
     try:
         metadata = consumer.list_topics(timeout=30)
+        starts, ends = {}, {}
         for topic in CDC_TOPICS:
             for partition in metadata.topics[topic].partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 30)
-                if high <= low:
-                    continue
-                consumer.assign([TopicPartition(topic, partition, low)])
-                while True:
-                    message = consumer.poll(10)
-                    assert message is not None, f"{topic}/{partition} ended before {high}"
-                    assert message.error() is None, message.error()
-                    records.append((topic, message.key(), message.value()))
-                    if message.offset() >= high - 1:
-                        break
+                if high > low:
+                    starts[topic, partition], ends[topic, partition] = low, high
+        read: dict[tuple[str, int], list] = {key: [] for key in ends}
+        consumer.assign([TopicPartition(t, p, low) for (t, p), low in starts.items()])
+        unread = set(ends)
+        while unread:
+            message = consumer.poll(10)
+            assert message is not None, f"{sorted(unread)} ended before {ends}"
+            assert message.error() is None, message.error()
+            key = (message.topic(), message.partition())
+            if key in unread and message.offset() < ends[key]:
+                read[key].append((message.topic(), message.key(), message.value()))
+                if message.offset() == ends[key] - 1:
+                    unread.discard(key)
     finally:
         consumer.close()
-    return records
+    return [record for key in ends for record in read[key]]
 
 
 def change_positions(records) -> set[tuple]:
