@@ -216,7 +216,8 @@ def kafka_load_complete(kafka_load_with_kills: KafkaLoad) -> KafkaLoad:
     """Parts 4-5 published around a broker restart while one loader keeps running."""
     load = kafka_load_with_kills
     # No --stop-when-idle: the broker's downtime and the publisher's start-up must not end it.
-    loader = Loader(load.env, stop_when_idle=None)
+    # Commits every 2 s, not every 30 s: the waits for them below are the phase's length.
+    loader = Loader({**load.env, "DATAPLAT_COMMIT_INTERVAL_SECONDS": "2"}, stop_when_idle=None)
     run_cli("publish", "--from-dir", str(load.parts[KILL_PHASE_PARTS]), env=load.env)
     assert loader.wait_for_commits(1), tail(loader.log)
     platform.down(("kafka",))
