@@ -273,7 +273,8 @@ def maintain(
 
 @app.command("dbt-manifest")
 def dbt_manifest() -> None:
-    """Parse the dbt project into target/manifest.json, which the Airflow DAGs render from."""
+    """Parse the dbt project into $DATAPLAT_HOME/dbt-target/manifest.json, which the Airflow
+    DAGs render from."""
     from transform.build import TransformError, dbt_manifest_path, run_dbt
     from transform.settings import TransformSettings
 
@@ -297,7 +298,13 @@ def docs(
 ) -> None:
     """Generate the dbt docs site (the analysts' map of models, columns, definitions and
     lineage to the API and the DAGs); with --serve, serve it (dbt docs serve)."""
-    from transform.build import NoRawDataError, TransformError, refresh_raw_views, run_dbt
+    from transform.build import (
+        NoRawDataError,
+        TransformError,
+        dbt_target_dir,
+        refresh_raw_views,
+        run_dbt,
+    )
     from transform.settings import TransformSettings
 
     settings = TransformSettings()
@@ -311,7 +318,7 @@ def docs(
                 console.print(f"[yellow]{exc}; the site has no column types until then[/]")
                 generate.append("--empty-catalog")
         run_dbt(settings, generate)
-        site = settings.dbt_project_dir / "target" / "index.html"
+        site = dbt_target_dir(settings) / "index.html"
         if not serve:
             console.print(f"docs: {site} (serve it with `dataplat docs --serve`)")
             return

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from lakehouse.settings import REPO_ROOT
 from orchestration.settings import get_settings
+from transform.build import dbt_target_dir  # where `dataplat docs` writes the site
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
-DBT_DOCS_DIR = REPO_ROOT / "dbt_project" / "target"  # where `dataplat docs` writes the site
 
 
 # Cosmos reports every task run over the internet unless told not to: a scheduler has no
@@ -48,7 +48,7 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://{host}:{port}"),
         # astronomer-cosmos serves the dbt docs site inside the UI from these files.
         "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
-            {"dataplat": {"dir": str(DBT_DOCS_DIR), "name": "dataplat"}}
+            {"dataplat": {"dir": str(dbt_target_dir(settings)), "name": "dataplat"}}
         ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -26,7 +26,7 @@ API = REPO / "api"
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("docs-parse") / "home"
     run_cli("dbt-manifest", env={"DATAPLAT_HOME": str(home)})
-    return json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
+    return json.loads((home / "dbt-target" / "manifest.json").read_text())
 
 
 def marts_the_api_reads() -> set[str]:

@@ -130,9 +130,15 @@ def dbt_environment(settings: TransformSettings) -> dict[str, str]:
     return environment
 
 
+def dbt_target_dir(settings: TransformSettings) -> Path:
+    """Where every dbt command of this home writes its artifacts and the docs site."""
+    assert settings.dbt_target_dir is not None
+    return settings.dbt_target_dir
+
+
 def dbt_manifest_path(settings: TransformSettings) -> Path:
     """Where `dbt parse` (and every dbt command) writes the project's manifest."""
-    return settings.dbt_project_dir / "target" / "manifest.json"
+    return dbt_target_dir(settings) / "manifest.json"
 
 
 def run_dbt(settings: TransformSettings, command: list[str]) -> list[Any]:
@@ -149,6 +155,8 @@ def run_dbt(settings: TransformSettings, command: list[str]) -> list[Any]:
         str(settings.dbt_project_dir),
         "--target",
         dbt_target(settings),
+        "--target-path",
+        str(dbt_target_dir(settings)),
         "--log-path",
         str(settings.home / "logs"),
     ]

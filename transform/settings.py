@@ -20,10 +20,16 @@ class TransformSettings(EngineSettings):
     trino_password: SecretStr | None = trino_password_field("transform")
     # The dbt project the transform and the Airflow DAGs build (an analyst's checkout works).
     dbt_project_dir: Path = DBT_PROJECT_DIR
+    # Where dbt writes what it makes (manifest, run results, partial parse, docs site): one
+    # directory per home, so two builds from one checkout (an hourly run and a backfill, or
+    # two homes) never write the same files.
+    dbt_target_dir: Path | None = None
     duckdb_path: Path | None = None
 
     @model_validator(mode="after")
     def _fill_build_default(self) -> TransformSettings:
         if self.duckdb_path is None:
             self.duckdb_path = self.home / "duckdb" / "build.duckdb"
+        if self.dbt_target_dir is None:
+            self.dbt_target_dir = self.home / "dbt-target"
         return self
