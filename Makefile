@@ -24,9 +24,12 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/dataplat demo
 
-# pytest's exit 5 (no tests collected) is a failure here, never a silent pass.
+# Two pytest-xdist workers, the groups of tests/conftest.py handed out in their order
+# (TEST_WORKERS=0: one process). pytest's exit 5 (no tests collected) is a failure here,
+# never a silent pass.
+TEST_WORKERS ?= 2
 test: setup
-	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup

@@ -26,6 +26,40 @@ DATAPLAT = [sys.executable, "-m", "dataplat.cli"]
 pytest_plugins = ["tests.platform_fixtures"]
 
 
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`); every
+# test gets a group here, and a group runs on one worker, in order:
+# - the tests marked `platform` form one group: they share the platform servers, which the
+#   platform fixtures reset and the tests restart, so they run one after another;
+# - the Airflow modules form one (Cosmos keeps its cache of dbt's parse in a shared directory);
+# - every other module is a group of its own, so its module fixtures are made once.
+# Groups are handed out in the order of the items: the two longest (platform, Airflow) first.
+PLATFORM_GROUP = "platform"
+AIRFLOW_GROUP = "airflow"
+AIRFLOW_MODULES = ("test_orchestration", "test_airflow_ui")
+PLATFORM_FIXTURES = ("platform_servers", "kafka_admin")
+
+
+def xdist_group(item: pytest.Item) -> str:
+    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+    if item.get_closest_marker("platform") is not None:
+        return PLATFORM_GROUP
+    if used := set(PLATFORM_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        raise pytest.UsageError(
+            f"{item.nodeid} uses {sorted(used)} but is not marked `platform`: mark it "
+            "(pytestmark = pytest.mark.platform), or another worker resets the servers under it"
+        )
+    return AIRFLOW_GROUP if module in AIRFLOW_MODULES else module
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    groups = {id(item): xdist_group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+    first = {PLATFORM_GROUP: 0, AIRFLOW_GROUP: 1}
+    items.sort(key=lambda item: first.get(groups[id(item)], 2))  # stable: the rest keep order
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
     """`dataplat ARGS` to its end; with ``check``, a failure shows the end of its output."""
     return run([*DATAPLAT, *args], env, check=check)

@@ -39,7 +39,7 @@ from tests.conftest import run_cli
 from tests.marts import published_marts
 from tests.platform_fixtures import platform_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.platform]
 
 # Every mart built from shop data (topics.md's shop tables; the weblog is the same both ways).
 SHOP_MARTS = (

@@ -45,7 +45,7 @@ from tests.test_loader_properties_kafka import (  # noqa: F401 (fixtures)
     scratch_topics,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.platform]
 Partition = tuple[str, int]
 
 

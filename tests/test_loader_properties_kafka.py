@@ -49,7 +49,7 @@ from tests.test_loader_properties import (
     weblog_message,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.platform]
 
 SEED = 20_261_126
 TOPICS = (WEBLOG_TOPIC, *PROPERTY_CDC_TOPICS)

@@ -39,7 +39,10 @@ def home(pipeline_home: Path) -> Path:
     return pipeline_home
 
 
-@pytest.fixture(scope="module", params=["duckdb", "trino"])
+ENGINES = ["duckdb", pytest.param("trino", marks=pytest.mark.platform)]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
 def api(request: pytest.FixtureRequest) -> httpx.Client:
     """The visitor tests run against both engines: embedded (DuckDB) and platform (Trino,
     on the same data set published to Kafka)."""

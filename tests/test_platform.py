@@ -30,7 +30,7 @@ from tests.platform_fixtures import KILL_PHASE_PARTS, KafkaLoad, raw_table_rows
 from tests.processes import log_events, run
 from transform.settings import TransformSettings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.platform]
 
 
 def test_sigkill_at_random_points_against_the_real_broker(

@@ -20,7 +20,7 @@ from lakehouse.settings import REPO_ROOT
 from tests.conftest import run_cli
 from tests.platform_fixtures import KafkaLoad
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.platform]
 LOOPBACK = {"127.0.0.1", "::1"}
 
 
