@@ -60,6 +60,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: first.get(groups[id(item)], 2))  # stable: the rest keep order
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has (or has not) applied the groups
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a worker of `--dist loadgroup`: every test id must carry its group, else the
+    groups are silently ignored (pytest-xdist#1386) and platform tests run on both workers
+    at once, resetting the servers under each other."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not apply the test groups ({ungrouped[0]} has none): install "
+            "the versions uv.lock pins (make setup), or run with TEST_WORKERS=0"
+        )
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
     """`dataplat ARGS` to its end; with ``check``, a failure shows the end of its output."""
     return run([*DATAPLAT, *args], env, check=check)
