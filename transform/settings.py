@@ -21,8 +21,8 @@ class TransformSettings(EngineSettings):
     # The dbt project the transform and the Airflow DAGs build (an analyst's checkout works).
     dbt_project_dir: Path = DBT_PROJECT_DIR
     # Where dbt writes what it makes (manifest, run results, partial parse, docs site): one
-    # directory per home, so two builds from one checkout (an hourly run and a backfill, or
-    # two homes) never write the same files.
+    # directory per home, so the builds of two homes from one checkout (two environments,
+    # the test suite's homes) never write the same files.
     dbt_target_dir: Path | None = None
     duckdb_path: Path | None = None
 
