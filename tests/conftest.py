@@ -60,18 +60,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: first.get(groups[id(item)], 2))  # stable: the rest keep order
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-xdist has (or has not) applied the groups
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """On a worker of `--dist loadgroup`: every test id must carry its group, else the
-    groups are silently ignored (pytest-xdist#1386) and platform tests run on both workers
-    at once, resetting the servers under each other."""
-    if not getattr(session.config.option, "loadgroup", False):
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: the controller got a collection
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """With `--dist loadgroup` every test id ends with its group (``@platform``); where not,
+    the groups are silently ignored (pytest-xdist#1386) and the platform tests would run on
+    both workers at once, resetting the servers under each other."""
+    if getattr(node.config.option, "dist", "") != "loadgroup":
         return
-    ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
-    if ungrouped:
-        raise pytest.UsageError(
+    if ungrouped := [nodeid for nodeid in ids if "@" not in nodeid]:
+        pytest.exit(
             f"pytest-xdist did not apply the test groups ({ungrouped[0]} has none): install "
-            "the versions uv.lock pins (make setup), or run with TEST_WORKERS=0"
+            "the versions uv.lock pins (make setup), or run with TEST_WORKERS=0",
+            returncode=pytest.ExitCode.USAGE_ERROR,
         )
 
 
