@@ -245,10 +245,16 @@ def catalog_uri() -> str:
 
 
 def _cluster_id() -> str:
+    """A new KRaft cluster id: a random UUID in URL-safe base64, as Kafka's own
+    `Uuid.randomUuid()` makes them, never starting with "-" (the storage tool would read
+    such an id as an option: one id in 64)."""
     import base64
     import uuid
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 KAFKA_SCRAM = "SCRAM-SHA-512"
