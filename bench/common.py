@@ -24,11 +24,13 @@ class Phase:
     peak_rss_mib: float
 
 
-def run_phase(name: str, args: list[str], home: Path) -> Phase:
-    """Runs one dataplat command in a fresh process; peak RSS is that process's own."""
+def run_phase(name: str, args: list[str], home: Path, env: dict[str, str] | None = None) -> Phase:
+    """Runs one dataplat command in a fresh process (os.environ, then ``env``); peak RSS is
+    that process's own."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([*DATAPLAT, *args], env={**os.environ, "DATAPLAT_HOME": str(home)}, check=True)
+    environment = {**os.environ, **(env or {}), "DATAPLAT_HOME": str(home)}
+    subprocess.run([*DATAPLAT, *args], env=environment, check=True)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest of any child so far (KiB on Linux).

@@ -8,10 +8,12 @@ files) and Trino (platform: PostgreSQL catalog, `make platform-up`), side by sid
 Per engine: `dataplat ingest --from-dir` of every record but the last hour's (files →
 Iceberg, into that engine's catalog), `dataplat transform --full-refresh`, `dataplat
 transform` with nothing new (within `ingest_lookback_minutes` of the ingest, so the days
-ingested in the last hour are rebuilt all the same), then the last hour ingested and
-`dataplat transform` once more: the hourly run of issue #15's goal. Then seconds per model of
-the three transforms (bench/model_times.py), and on Trino the Iceberg snapshots each
-incremental model gained in the run after the new hour.
+ingested in the last hour are rebuilt all the same), then the last hour ingested, and two
+runs on it: what the hourly DAG builds (`--select +tag:hourly`: the hourly marts and what
+they read), the hourly run of issue #15's goal, then the whole project, as the daily DAG
+and a manual `dataplat transform` build it. Then seconds per model of the transforms
+(bench/model_times.py), and on Trino the Iceberg snapshots each incremental model gained in
+each of the last two runs, with the data files they dropped and the delete files they wrote.
 The Trino half RESETS THE PLATFORM (Iceberg catalog, warehouse, topics) first: never run it
 while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir.
 """
@@ -41,7 +43,7 @@ from bench.model_times import (
     print_model_times,
     print_snapshots,
     run_results,
-    snapshot_counts,
+    snapshot_summaries,
 )
 from infra import platform
 from transform.settings import TransformSettings
@@ -52,9 +54,15 @@ PHASES = (
     "transform --full-refresh",
     "transform (incremental, nothing new)",
     "ingest (the last hour)",
-    "transform (incremental, after the new hour)",
+    "transform --select +tag:hourly (the hourly DAG, after the new hour)",
+    "transform (incremental, the whole project, after that)",
 )
-TRANSFORMS = {1: "full", 2: "nothing-new", 4: "new-hour"}
+TRANSFORMS = {1: "full", 2: "nothing-new", 4: "hourly", 5: "whole-after-hourly"}
+# What the hourly DAG builds (orchestration/dbt.py): the hourly marts and all they read, with
+# the tests of those models only (a test that also reads a model of another schedule runs
+# in that schedule's DAG: dbt's "cautious" indirect selection).
+HOURLY_RUN = (["transform", "--select", "+tag:hourly"], {"DBT_INDIRECT_SELECTION": "cautious"})
+WHOLE_RUN = (["transform"], {})
 
 
 @dataclass
@@ -62,8 +70,9 @@ class EngineRun:
     phases: list[Phase]
     # Per transform phase (TRANSFORMS): dbt's run_results.json (also kept in the home).
     run_results: list[dict]
-    # Iceberg snapshots per incremental model's table before and after the new hour's run.
-    snapshots: tuple[dict[str, int], dict[str, int]] | None
+    # Per run after the new hour (hourly, whole project): the Iceberg snapshot summaries of
+    # every incremental model's table before and after it (Trino only).
+    snapshots: list[tuple[dict[str, list[dict]], dict[str, list[dict]]]]
 
 
 def split_last_hour(dumps: Path, days: int, out: Path) -> Path:
@@ -104,13 +113,15 @@ def run_engine(
     results.append(run_results(settings))
     tables = incremental_tables(settings) if count_snapshots else []
     phases.append(run_phase(PHASES[3], ["ingest", "--from-dir", str(dumps)], home))
-    before = snapshot_counts(settings, tables)
-    phases.append(run_phase(PHASES[4], ["transform"], home))
-    results.append(run_results(settings))
-    after = snapshot_counts(settings, tables)
+    snapshots = []
+    for phase, (args, env) in ((4, HOURLY_RUN), (5, WHOLE_RUN)):
+        before = snapshot_summaries(settings, tables)
+        phases.append(run_phase(PHASES[phase], args, home, env))
+        results.append(run_results(settings))
+        snapshots.append((before, snapshot_summaries(settings, tables)))
     for name, kept in zip(TRANSFORMS.values(), results, strict=True):
         (home / f"run_results-{name}.json").write_text(json.dumps(kept))
-    return EngineRun(phases, results, (before, after) if count_snapshots else None)
+    return EngineRun(phases, results, snapshots if count_snapshots else [])
 
 
 def main() -> None:
@@ -180,8 +191,9 @@ def main() -> None:
                 "dbt": {e: float(kept["elapsed_time"]) for e, kept in done.items()},
             },
         )
-    if "trino" in results and results["trino"].snapshots is not None:
-        print_snapshots(*results["trino"].snapshots, run="the run after the new hour")
+    if "trino" in results:
+        for phase, (before, after) in zip((4, 5), results["trino"].snapshots, strict=True):
+            print_snapshots(before, after, run=PHASES[phase])
     console.print(
         "seconds: wall time of each `dataplat` command; Trino's own CPU and memory are those "
         f"of its server process, outside them. Machine: {os.cpu_count()} cores."

@@ -44,9 +44,18 @@ def incremental_tables(settings: TransformSettings) -> list[str]:
     )
 
 
-def snapshot_counts(settings: TransformSettings, tables: list[str]) -> dict[str, int]:
+def snapshot_summaries(settings: TransformSettings, tables: list[str]) -> dict[str, list[dict]]:
+    """Each table's Iceberg snapshot summaries, oldest first."""
     catalog = open_catalog(settings)
-    return {name: len(catalog.load_table(name).snapshots()) for name in tables}
+    return {
+        name: [
+            snapshot.summary.model_dump()
+            for snapshot in sorted(
+                catalog.load_table(name).snapshots(), key=lambda s: s.sequence_number or 0
+            )
+        ]
+        for name in tables
+    }
 
 
 def print_model_times(
@@ -91,15 +100,27 @@ def print_model_times(
 
 
 def print_snapshots(
-    before: dict[str, int], after: dict[str, int], run: str = "the incremental run"
+    before: dict[str, list[dict]], after: dict[str, list[dict]], run: str = "the incremental run"
 ) -> None:
+    """Snapshots each table gained between two snapshot_summaries, with the data files they
+    dropped whole and the delete files (rows to merge on read) they wrote."""
     table = Table(title=f"Iceberg snapshots each incremental model gained in {run}")
-    table.add_column("table")
-    table.add_column("before", justify="right")
-    table.add_column("after", justify="right")
-    table.add_column("gained", justify="right")
+    for column in ("table", "before", "after", "gained", "data files dropped", "delete files"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+
+    def total(summaries: list[dict], key: str) -> int:
+        return sum(int(summary.get(key) or 0) for summary in summaries)
+
     for name in sorted(before):
-        table.add_row(name, str(before[name]), str(after[name]), str(after[name] - before[name]))
+        gained = after[name][len(before[name]) :]
+        table.add_row(
+            name,
+            str(len(before[name])),
+            str(len(after[name])),
+            str(len(gained)),
+            str(total(gained, "deleted-data-files")),
+            str(total(gained, "added-delete-files")),
+        )
     console.print(table)
 
 
