@@ -130,3 +130,22 @@ def test_every_macro_is_documented_with_its_arguments(manifest: dict):
         if not macro["description"] or documented != wanted:
             undocumented.append(f"{name}({', '.join(wanted)}): documented {documented}")
     assert not undocumented, undocumented
+
+
+def test_models_rebuilt_by_day_or_month_are_partitioned_by_it(manifest: dict):
+    """The strategies rebuild_days and rebuild_months delete the rebuilt days (months) by
+    literal date: on Trino that drops whole partitions from Iceberg's metadata, if the table
+    is partitioned by that column, and writes delete files for every read to merge if not."""
+    period = {"rebuild_days": "date_kst", "rebuild_months": "month_kst"}
+    found, wrong = 0, []
+    for node in manifest["nodes"].values():
+        config = node.get("config", {})
+        column = period.get(config.get("incremental_strategy"))
+        if node["resource_type"] != "model" or column is None:
+            continue
+        found += 1
+        partitioning = (config.get("properties") or {}).get("partitioning")
+        if partitioning != f"ARRAY['{column}']":
+            wanted = f"""properties={{'partitioning': "ARRAY['{column}']"}}"""
+            wrong.append(f"{node['original_file_path']}: add {wanted} to its config")
+    assert found >= 20 and not wrong, wrong

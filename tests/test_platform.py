@@ -189,7 +189,8 @@ def test_api_on_trino_reads_the_last_complete_build_while_a_rebuild_runs(
     """Between an incremental mart's delete and its insert (two Iceberg commits) the table
     lacks the days being rebuilt. HTTP reads loop while `dataplat transform` rebuilds the
     same days on Trino; the raw data does not change, so every answer must equal the one
-    before the rebuild. The published tag must have moved onto the rebuilt snapshots."""
+    before the rebuild. The published tag must have moved onto the rebuilt snapshots, and the
+    rebuilt days must have been dropped as whole partitions (no delete files)."""
     from api.engine import TrinoEngine
     from lakehouse.tables import PUBLISHED_TAG
 
@@ -236,6 +237,15 @@ def test_api_on_trino_reads_the_last_complete_build_while_a_rebuild_runs(
         reader.join(timeout=120)
     tagged_after = published()
     assert all(tagged_after[name] != tagged_before[name] for name in rebuilt), tagged_after
+    # The incremental marts are partitioned by day: the rebuilt days' rows went as whole data
+    # files, dropped in Iceberg's metadata, with no delete file written to be merged on read.
+    for name in ("mall_visitors_daily", "platform_visitors_daily", "mall_visitors_hourly"):
+        table = catalog.load_table(f"marts.{name}")
+        since = table.snapshot_by_id(tagged_before[name]).sequence_number
+        summaries = [s.summary for s in table.snapshots() if s.sequence_number > since]
+        assert len(summaries) == 2, f"{name}: {summaries}"  # the delete, the insert
+        assert sum(int(s.get("deleted-data-files") or 0) for s in summaries) > 0, summaries
+        assert all(int(s.get("added-delete-files") or 0) == 0 for s in summaries), summaries
     # The API reuses results until it sees a tag move: its version follows the tags.
     engine = TrinoEngine(platform_home.settings.model_copy(
         update={"api_version_check_seconds": 0.5}))  # fmt: skip

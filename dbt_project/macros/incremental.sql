@@ -138,9 +138,12 @@
     insert the model's rows. Unlike delete+insert with a unique_key, the engine is not asked
     which keys the new rows carry: dbt-trino then reads the model's SQL through a view
     instead of writing it to a temporary table first, and the delete names its days as
-    literals (whole-partition deletes, once the tables are partitioned by day). The model's
-    SQL must state its days (rebuild_days_comment, which rebuild_days_ctes writes) and must
-    not read its own table. -#}
+    literals. The model's SQL must state its days (rebuild_days_comment, which
+    rebuild_days_ctes writes) and must not read its own table. Its config partitions the
+    table by the same column, properties={'partitioning': "ARRAY['date_kst']"} (month_kst
+    for rebuild_months): Trino then drops the rebuilt days as whole partitions from Iceberg's
+    metadata instead of writing delete files that every later read merges. DuckDB ignores
+    the setting. -#}
 {% macro get_incremental_rebuild_days_sql(arg_dict) -%}
     {{ return(rebuild_periods_sql(arg_dict, 'date_kst')) }}
 {%- endmacro %}

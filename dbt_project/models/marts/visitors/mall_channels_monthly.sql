@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_months',
+        properties={'partitioning': "ARRAY['month_kst']"},
     )
 }}
 {#- Visitors, hits and sessions per mall, KST month and channel. Hits and sessions are sums

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_months',
+        properties={'partitioning': "ARRAY['month_kst']"},
     )
 }}
 {#- New and returning visitors per mall and KST month: new in the month holding their first

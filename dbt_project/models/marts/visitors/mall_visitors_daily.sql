@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_days',
+        properties={'partitioning': "ARRAY['date_kst']"},
     )
 }}
 {#- Visitor statistics per mall and KST day (definitions: the metric docs blocks). visitors

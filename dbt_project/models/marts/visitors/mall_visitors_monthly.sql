@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_months',
+        properties={'partitioning': "ARRAY['month_kst']"},
     )
 }}
 {#- Visitor statistics per mall and KST month. page_views and hits are sums of

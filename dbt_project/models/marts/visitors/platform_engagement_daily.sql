@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_days',
+        properties={'partitioning': "ARRAY['date_kst']"},
     )
 }}
 {#- Sessions, bounces and time on site of all malls together per KST day: sums of

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_months',
+        properties={'partitioning': "ARRAY['month_kst']"},
     )
 }}
 {#- Sessions, bounces and time on site of all malls together per KST month: sums of

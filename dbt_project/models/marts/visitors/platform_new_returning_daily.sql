@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_days',
+        properties={'partitioning': "ARRAY['date_kst']"},
     )
 }}
 {#- New and returning visitors of all malls together per KST day: new on the day of their

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_months',
+        properties={'partitioning': "ARRAY['month_kst']"},
     )
 }}
 {#- New and returning visitors of all malls together per KST month: new in the month of

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_days',
+        properties={'partitioning': "ARRAY['date_kst']"},
     )
 }}
 {#- Per mall and day, the products with most product_view events; ties go to the smaller

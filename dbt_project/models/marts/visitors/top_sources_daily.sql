@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='rebuild_days',
+        properties={'partitioning': "ARRAY['date_kst']"},
     )
 }}
 {#- Per mall and KST day, the traffic sources that brought most sessions (doc blocks
