@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 DATAPLAT = [sys.executable, "-m", "dataplat.cli", "--log-level", "WARNING"]
-console = Console()
+# Redirected to a file, rich would cut tables to 80 columns and the model names with them.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @dataclass
