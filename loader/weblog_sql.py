@@ -15,7 +15,12 @@ KNOWN_FIELDS = ("event_id", "event_time", "mall_id", *STRING_FIELDS, *INT_FIELDS
 TEXT_FIELDS = ("event_id", "event_time", *STRING_FIELDS)
 INTEGER_FIELDS = ("mall_id", *INT_FIELDS)
 
-_AS_JSON = "{" + ", ".join(f'"{name}": "JSON"' for name in KNOWN_FIELDS) + "}"
+# One parse of the payload reads the JSON type of the document and of every known field (a
+# list: the document first), another the fields' text: strings unescaped, numbers as written.
+# A key given twice counts once, the first time, in both (as in DuckDB's json_transform).
+_TYPE_PATHS = "['$', " + ", ".join(f"'$.{name}'" for name in KNOWN_FIELDS) + "]"
+_TEXT_PATHS = "[" + ", ".join(f"'$.{name}'" for name in (*TEXT_FIELDS, *INTEGER_FIELDS)) + "]"
+_FIRST_INTEGER = len(TEXT_FIELDS) + 1  # where the integers' text starts in that list
 # RFC 3339: the offset's hours 00-23 and minutes 00-59 (so "+99:00" is not a time).
 _RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
 # The time as DuckDB reads it: RFC 3339 allows a lower-case t and z, DuckDB's cast does not.
@@ -28,6 +33,11 @@ MIN_TIMESTAMP_MS = -62_135_596_800_000
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 
+def _fragment(field: str) -> str:
+    """The field's JSON text, as quoted in a reason (read again only for rejected records)."""
+    return f"json_extract(payload, '$.{field}')"
+
+
 def _absent(field: str) -> str:
     return f"coalesce(t_{field}, 'NULL') = 'NULL'"
 
@@ -37,7 +47,7 @@ def _integer_check(name: str, *, optional: bool) -> str:
     64 bits) is named as such, never cast to null; any other non-integer is a wrong type."""
     allowed = "('NULL', 'BIGINT', 'UBIGINT')" if optional else "('BIGINT', 'UBIGINT')"
     expected = "an integer or null" if optional else "an integer"
-    value = f"j.{name}"
+    value = _fragment(name)
     return (
         f"when (t_{name} = 'UBIGINT' and i_{name} is null) "
         f"or (t_{name} = 'DOUBLE' and abs(try_cast({value} as double)) >= 9.2e18) "
@@ -63,6 +73,11 @@ def kafka_timestamp(column: str) -> str:
         f"case when {column} between {MIN_TIMESTAMP_MS} and {MAX_TIMESTAMP_MS} "
         f"then cast(make_timestamp({column} * 1000) as timestamptz) end"
     )
+
+
+def _columns(template: str, names: tuple[str, ...], *, first: int) -> str:
+    """``template`` filled with (list index, name) for each name, from index ``first`` on."""
+    return ", ".join(template.format(first + i, name) for i, name in enumerate(names))
 
 
 def _parsed(expression: str, *, guarded: bool) -> str:
@@ -95,17 +110,19 @@ validated as (
     select *, json_valid(payload) as is_json from decoded
 ),
 shaped as (
+    -- one parse for the JSON types of the document and its fields, one for their text
     select *,
-        {_parsed("json_type(payload)", guarded=guarded)} as doc_type,
-        {_parsed(f"json_transform(payload, '{_AS_JSON}')", guarded=guarded)} as j
+        {_parsed(f"json_type(payload, {_TYPE_PATHS})", guarded=guarded)} as types,
+        {_parsed(f"json_extract_string(payload, {_TEXT_PATHS})", guarded=guarded)} as texts
     from validated
 ),
 fields as (
-    -- each field's JSON type, text and integer value, read once for the checks and the row
+    -- each field's JSON type, text and integer value, for the checks and the row
     select *,
-        {", ".join(f"json_type(j.{name}) as t_{name}" for name in KNOWN_FIELDS)},
-        {", ".join(f"j.{name}->>'$' as s_{name}" for name in TEXT_FIELDS)},
-        {", ".join(f"try_cast(j.{name} as bigint) as i_{name}" for name in INTEGER_FIELDS)}
+        types[1] as doc_type,
+        {_columns("types[{}] as t_{}", KNOWN_FIELDS, first=2)},
+        {_columns("texts[{}] as s_{}", TEXT_FIELDS, first=1)},
+        {_columns("try_cast(texts[{}] as bigint) as i_{}", INTEGER_FIELDS, first=_FIRST_INTEGER)}
     from shaped
 ),
 timed as (
@@ -124,10 +141,10 @@ judged as (
             when t_event_time <> 'VARCHAR'
                 or not regexp_full_match(s_event_time, '{_RFC3339}')
                 or event_time_read is null
-                then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
+                then 'invalid_time: event_time ' || left({_fragment("event_time")}::varchar, 80)
                     || ' is not an RFC 3339 time with an offset'
             when event_time_read not between {MIN_TIME} and {MAX_TIME}
-                then 'invalid_time: event_time ' || left(j.event_time::varchar, 80)
+                then 'invalid_time: event_time ' || left({_fragment("event_time")}::varchar, 80)
                     || ' is outside the years 1 to 9999 (UTC)'
             when {_absent("mall_id")} then 'missing_field: mall_id'
             {_integer_check("mall_id", optional=False)}
