@@ -8,6 +8,11 @@ whose destination table's watermark already covers it, so a crash between (or in
 commits neither loses nor duplicates a record. A commit lost to a concurrent writer (table
 maintenance) is retried on the reloaded table, after checking that the offsets there are
 still this loader's own.
+
+A batch's commits are planned (``plan``: rows, offsets and properties per table) apart from
+being made (``apply``), so that the sink can make them in a thread while the next batch is
+converted. The converter's marks follow the plans: a record of the batch being committed
+that comes again is dropped as it would be once that commit is made.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -37,6 +43,26 @@ COMMIT_RETRY_SECONDS = 300.0
 COMMIT_RETRY_MAX_PAUSE = 2.0
 # rejected_messages first: its watermark never runs ahead of a primary table's records.
 COMMIT_ORDER = (REJECTED_TABLE, *(name for name in RAW_TABLES if name != REJECTED_TABLE))
+
+
+@dataclass(frozen=True)
+class TableCommit:
+    """One table's commit of a batch: its rows, and the offsets, topic ids and snapshot
+    properties that go with them."""
+
+    name: str
+    data: pa.Table
+    watermarks: Watermarks
+    topic_ids: dict[str, str]
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CommitPlan:
+    """A batch's commits in ``COMMIT_ORDER``, and the event-time watermark after them."""
+
+    commits: list[TableCommit]
+    event_time_watermark: datetime | None
 
 
 class LoaderConflict(RuntimeError):
@@ -61,13 +87,18 @@ class Coordinator:
     ):
         self._tables = tables
         self._event_time_max_future = event_time_max_future
+        # What the tables hold (committed) and what they will hold once the planned commits
+        # are made (planned); the two differ only while a plan waits to be applied.
         self._watermarks: dict[str, Watermarks] = {
             name: offsets.read_watermarks(table) for name, table in tables.items()
         }
+        self._planned_watermarks = dict(self._watermarks)
         self._event_time_watermark = offsets.read_event_time_watermark(tables[WEBLOG_TABLE])
+        self._planned_event_time = self._event_time_watermark
         self._topic_ids: dict[str, dict[str, str]] = {
             name: offsets.read_topic_ids(table) for name, table in tables.items()
         }
+        self._planned_topic_ids = dict(self._topic_ids)
         self._read_from_ids: dict[str, str] = {}
         # Test seam: called with the table name just before each commit.
         self._before_commit = before_commit
@@ -75,18 +106,21 @@ class Coordinator:
     # ------------------------------------------------------------------ committed state
 
     def resume_offset(self, topic: str, partition: int) -> int:
-        """Where a source should start reading a topic-partition (0 when nothing is loaded)."""
+        """Where a source should start reading a topic-partition (0 when nothing is loaded):
+        the committed offset."""
         return self._watermarks[table_for_topic(topic)].get((topic, partition), 0)
 
     def marks(self, partitions: list[tuple[str, int, int]]) -> pa.Table:
         """``MARKS_SCHEMA`` rows: where each partition's primary table and rejected_messages
-        stand, for the converter to drop what they already hold."""
-        rejected = self._watermarks[REJECTED_TABLE]
+        stand once the planned commits are made, for the converter to drop what they hold."""
+        rejected = self._planned_watermarks[REJECTED_TABLE]
         rows = [
             {
                 "topic": topic,
                 "partition": partition,
-                "primary_mark": self.resume_offset(topic, partition),
+                "primary_mark": self._planned_watermarks[table_for_topic(topic)].get(
+                    (topic, partition), 0
+                ),
                 "rejected_mark": rejected.get((topic, partition), 0),
             }
             for topic, partition, _ in partitions
@@ -110,18 +144,23 @@ class Coordinator:
     def commit(self, tables: dict[str, pa.Table], read_through: Watermarks) -> dict[str, int]:
         """Commits each table's rows with its offsets advanced to ``read_through``; returns
         the rows committed per table."""
-        committed = {}
+        return self.apply(self.plan(tables, read_through))
+
+    def plan(self, tables: dict[str, pa.Table], read_through: Watermarks) -> CommitPlan:
+        """The commits that land ``tables`` with their offsets advanced to ``read_through``;
+        planned on the previous plan, so plans are applied in the order they were made."""
+        commits = []
         for name in COMMIT_ORDER:
             if name not in tables:
                 continue
             data = tables[name]
-            marks = dict(self._watermarks[name])
+            marks = dict(self._planned_watermarks[name])
             for tp, next_offset in read_through.items():
                 mine = name == REJECTED_TABLE or table_for_topic(tp[0]) == name
                 if mine and next_offset > marks.get(tp, 0):
                     marks[tp] = next_offset
             properties = {offsets.OFFSETS_PROPERTY: offsets.encode(marks)}
-            ids = dict(self._topic_ids[name])
+            ids = dict(self._planned_topic_ids[name])
             for topic, topic_id in self._read_from_ids.items():
                 if name == REJECTED_TABLE or table_for_topic(topic) == name:
                     ids[topic] = topic_id
@@ -129,13 +168,23 @@ class Coordinator:
                 properties[offsets.TOPIC_IDS_PROPERTY] = offsets.encode_topic_ids(ids)
             if name == WEBLOG_TABLE:
                 properties.update(self._advance_event_time(data))
+            commits.append(TableCommit(name, data, marks, ids, properties))
+            self._planned_watermarks[name] = marks
+            self._planned_topic_ids[name] = ids
+        return CommitPlan(commits, self._planned_event_time)
+
+    def apply(self, plan: CommitPlan) -> dict[str, int]:
+        """Makes a plan's commits, in order; returns the rows committed per table."""
+        committed = {}
+        for commit in plan.commits:
             if self._before_commit is not None:
-                self._before_commit(name)
-            self._append(name, data, properties)
-            self._watermarks[name] = marks
-            self._topic_ids[name] = ids
-            committed[name] = data.num_rows
-            log.debug("committed", table=name, rows=data.num_rows)
+                self._before_commit(commit.name)
+            self._append(commit.name, commit.data, commit.properties)
+            self._watermarks[commit.name] = commit.watermarks
+            self._topic_ids[commit.name] = commit.topic_ids
+            committed[commit.name] = commit.data.num_rows
+            log.debug("committed", table=commit.name, rows=commit.data.num_rows)
+        self._event_time_watermark = plan.event_time_watermark
         return committed
 
     def _advance_event_time(self, data: pa.Table) -> dict[str, str]:
@@ -146,12 +195,12 @@ class Coordinator:
         plausible = data["event_time"].filter(pc.less_equal(data["event_time"], horizon))
         newest = pc.max(plausible).as_py()
         if newest is not None and (
-            self._event_time_watermark is None or newest > self._event_time_watermark
+            self._planned_event_time is None or newest > self._planned_event_time
         ):
-            self._event_time_watermark = newest
-        if self._event_time_watermark is None:
+            self._planned_event_time = newest
+        if self._planned_event_time is None:
             return {}
-        return {offsets.EVENT_TIME_PROPERTY: self._event_time_watermark.isoformat()}
+        return {offsets.EVENT_TIME_PROPERTY: self._planned_event_time.isoformat()}
 
     def _append(self, name: str, data: pa.Table, properties: dict[str, str]) -> None:
         """Appends one table's batch. Table maintenance (compaction, snapshot expiry) may commit

@@ -56,21 +56,36 @@ def open_sink(
     )
 
 
-def _commit(sink: IcebergSink, totals: BatchStats, metrics: LoaderMetrics | None = None) -> None:
+def _commit(
+    sink: IcebergSink,
+    totals: BatchStats,
+    metrics: LoaderMetrics | None = None,
+    *,
+    wait: bool = False,
+) -> None:
+    """Commits what the sink holds, in its commit thread (``wait``: and waits); the commit
+    is counted in ``totals`` and reported there once it is made."""
+    sink.wait()  # the commit before this one: its time is not this one's
     started = time.perf_counter()
-    stats = sink.flush()
-    totals.add(stats)
-    if metrics is not None:
-        metrics.committed(stats, time.perf_counter() - started, sink.event_time_watermark)
-    log.info(
-        "batch committed",
-        records=stats.records,
-        rows=stats.rows,
-        rejected=stats.rejected,
-        tombstones=stats.tombstones,
-        already_loaded=stats.skipped_already_loaded,
-        seconds=round(time.perf_counter() - started, 3),
-    )
+
+    def report(stats: BatchStats) -> None:
+        seconds = time.perf_counter() - started
+        totals.add(stats)
+        if metrics is not None:
+            metrics.committed(stats, seconds, sink.event_time_watermark)
+        log.info(
+            "batch committed",
+            records=stats.records,
+            rows=stats.rows,
+            rejected=stats.rejected,
+            tombstones=stats.tombstones,
+            already_loaded=stats.skipped_already_loaded,
+            seconds=round(seconds, 3),
+        )
+
+    sink.flush(report)
+    if wait:
+        sink.wait()
 
 
 def _log_finished(totals: BatchStats, started: float, **source: str) -> None:
@@ -104,6 +119,19 @@ def ingest_files(
             + ", ".join(f"{t}.jsonl" for t in ALL_TOPICS)
         )
     sink = open_sink(settings, before_commit)
+    try:
+        return _ingest_files(sink, files, settings, directory, show_progress)
+    finally:
+        sink.close()
+
+
+def _ingest_files(
+    sink: IcebergSink,
+    files: list[Path],
+    settings: LoaderSettings,
+    directory: Path,
+    show_progress: bool,
+) -> BatchStats:
     totals = BatchStats()
     total_bytes = sum(p.stat().st_size for p in files)
     started = time.perf_counter()
@@ -129,11 +157,11 @@ def ingest_files(
                     task,
                     completed=done_bytes + position,
                     file=path.name,
-                    records=totals.records + sink.pending,
+                    records=sink.records_added,
                 )
             done_bytes += path.stat().st_size
             progress.update(task, completed=done_bytes, file=path.name)
-        _commit(sink, totals)
+        _commit(sink, totals, wait=True)
         progress.update(task, records=totals.records)
     _log_finished(totals, started, directory=str(directory))
     return totals
@@ -195,13 +223,17 @@ def ingest_kafka(
             metrics.offsets(source.end_offsets(), committed_offsets())
             next_lag_check = time.perf_counter() + settings.loader_lag_refresh_seconds
 
-    def commit() -> None:
+    def commit(*, wait: bool = False) -> None:
+        """Starts a commit of what the sink holds (``wait``: and waits for it); the consumer
+        group's positions follow what is committed: at least the commit before this one."""
         nonlocal last_commit, next_lag_check
         if sink.pending:
             sink.reading_from(source.topic_ids)
-            _commit(sink, totals, metrics)
-            source.commit_positions(committed_offsets())
+            _commit(sink, totals, metrics, wait=wait)
             next_lag_check = 0.0  # the lag changed: ask the brokers again
+        elif wait:
+            sink.wait()
+        source.commit_positions(committed_offsets())
         last_commit = time.perf_counter()
 
     log.info("ingest from kafka", bootstrap=settings.kafka_bootstrap, topics=list(ALL_TOPICS))
@@ -230,7 +262,7 @@ def ingest_kafka(
                 ):
                     commit()
                 check_lag()
-                records = totals.records + sink.pending
+                records = sink.records_added
                 progress.update(task, records=records, rate=round(records / (now - started)))
                 if (
                     stop_when_idle is not None
@@ -239,9 +271,10 @@ def ingest_kafka(
                     and now - idle_since >= stop_when_idle
                 ):
                     break
-            commit()
+            commit(wait=True)
             check_lag()
     finally:
+        sink.close()
         metrics.close()
         source.close()
         for sig, handler in previous.items():

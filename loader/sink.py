@@ -1,11 +1,16 @@
 """The Iceberg sink: source batches in, exactly-once commits out. It wires the three parts
 of Iceberg's Kafka Connect sink design, one job each: ``RecordConverter`` (records → rows and
 rejections per table), ``SinkWriter`` (per-table buffers) and ``Coordinator`` (commits with
-the offsets, retries, conflict detection)."""
+the offsets, retries, conflict detection).
+
+A flush commits in the sink's commit thread while the caller converts the next batches
+(writing Parquet and the catalog's round trips leave a core to spare); one commit at a time,
+in order, and a flush first waits for the commit before it and raises its error."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +20,7 @@ from pyiceberg.table import Table
 
 from lakehouse.tables import RAW_TABLES, REJECTED_TABLE, table_for_topic
 from loader.converter import RecordConverter
-from loader.coordinator import Coordinator
+from loader.coordinator import CommitPlan, Coordinator
 from loader.writer import SinkWriter
 
 
@@ -71,6 +76,9 @@ class IcebergSink:
         )
         self._stats = BatchStats()
         self._pending_bytes = 0
+        self._records_added = 0
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-commit")
+        self._in_flight: Future[BatchStats] | None = None
 
     def resume_offset(self, topic: str, partition: int) -> int:
         """Where a source should start reading a topic-partition (0 when nothing is loaded)."""
@@ -78,7 +86,13 @@ class IcebergSink:
 
     @property
     def pending(self) -> int:
+        """Records added since the last flush."""
         return self._stats.records
+
+    @property
+    def records_added(self) -> int:
+        """Records added since the sink was opened, committed or not."""
+        return self._records_added
 
     def full(self, max_records: int, max_bytes: int) -> bool:
         """Records, or message bytes (keys and values), added since the last flush reach a
@@ -108,21 +122,48 @@ class IcebergSink:
         self._writer.read_through(partitions)
         self._writer.add(converted.tables)
         self._stats.records += batch.num_rows
+        self._records_added += batch.num_rows
         self._pending_bytes += sum(
             pc.sum(pc.binary_length(batch[column])).as_py() or 0 for column in ("key", "value")
         )
         self._stats.tombstones += converted.tombstones
         self._stats.skipped_already_loaded += converted.skipped_already_loaded
 
-    def flush(self) -> BatchStats:
-        """Commits everything added since the last flush; returns what it committed."""
+    def flush(self, report: Callable[[BatchStats], None] | None = None) -> Future[BatchStats]:
+        """Commits everything added since the last flush in the commit thread, once the
+        commit before it is made (raising its error, if it failed); ``report`` is called
+        there with what was committed. Adding batches may go on meanwhile."""
+        self.wait()
         stats, self._stats = self._stats, BatchStats()
         self._pending_bytes = 0
         tables, read_through, repeated = self._writer.drain()
         stats.skipped_already_loaded += repeated
-        stats.rows = self._coordinator.commit(tables, read_through)
+        plan = self._coordinator.plan(tables, read_through)
+        self._in_flight = self._committer.submit(self._apply, plan, stats, report)
+        return self._in_flight
+
+    def wait(self) -> None:
+        """Returns once no commit is in flight; raises the error of one that failed."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def close(self) -> None:
+        """Waits for the commit in flight and stops the commit thread."""
+        try:
+            self.wait()
+        finally:
+            self._committer.shutdown()
+
+    def _apply(
+        self, plan: CommitPlan, stats: BatchStats, report: Callable[[BatchStats], None] | None
+    ) -> BatchStats:
+        stats.rows = self._coordinator.apply(plan)
         stats.rejected = stats.rows.get(REJECTED_TABLE, 0)
-        if stats.rejected:
-            counts = pc.value_counts(tables[REJECTED_TABLE]["topic"]).to_pylist()
+        rejected = next((c.data for c in plan.commits if c.name == REJECTED_TABLE), None)
+        if rejected is not None and rejected.num_rows:
+            counts = pc.value_counts(rejected["topic"]).to_pylist()
             stats.rejected_by_topic = {c["values"]: c["counts"] for c in counts}
+        if report is not None:
+            report(stats)
         return stats

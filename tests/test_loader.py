@@ -136,6 +136,55 @@ def test_crash_between_the_two_commits_of_a_batch(settings: Settings, tmp_path: 
     assert scan(settings, "weblog_events").num_rows == 3
 
 
+def test_records_read_again_while_their_commit_is_in_flight_land_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Commits run in the sink's commit thread while the next batches are read and converted.
+    A dump read twice over (two overlapping dumps concatenated) brings each record back while
+    the commit of its first copy may still be running: it is dropped all the same, rejected
+    records too, and commits are made one at a time, in order."""
+    import functools
+    import threading
+
+    import loader.service
+    from loader.file_source import read_dump_batches
+
+    lines = [
+        envelope_line(WEBLOG, 0, o, weblog_event(f"e-{o}", "2026-01-30T04:00:01Z"))
+        for o in range(2)
+    ] + [envelope_line(WEBLOG, 0, 2, "{not json")]
+    # A commit every 3 records: the copies come in the batches right after the first commit.
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", lines + lines)
+    events: list[tuple[str, float, str]] = []
+
+    def slow_commit(table: str) -> None:
+        events.append(("commit starts", time.perf_counter(), threading.current_thread().name))
+        time.sleep(0.3)
+
+    def batches(path: Path):
+        for batch, position in read_dump_batches(path, chunk_bytes=1):  # a line per batch
+            events.append(("batch read", time.perf_counter(), threading.current_thread().name))
+            yield batch, position
+
+    monkeypatch.setattr(loader.service, "read_dump_batches", batches)
+    stats = ingest_files(
+        settings.model_copy(update={"batch_records": 3}),
+        tmp_path / "in",
+        show_progress=False,
+        before_commit=slow_commit,
+    )
+    assert sorted(scan(settings, "weblog_events")["_kafka_offset"].to_pylist()) == [0, 1]
+    assert scan(settings, "rejected_messages")["offset"].to_pylist() == [2]
+    assert stats.rows == {"weblog_events": 2, "rejected_messages": 1}
+    assert stats.skipped_already_loaded == 3
+    commits = [(t, thread) for kind, t, thread in events if kind == "commit starts"]
+    assert {thread for _, thread in commits} == {"iceberg-commit_0"}
+    reads = [t for kind, t, _ in events if kind == "batch read"]
+    assert any(start < read < start + 0.3 for start, _ in commits for read in reads), (
+        "no batch was read while a commit ran"
+    )
+
+
 def test_watermarks_resume_after_appended_records(settings: Settings, tmp_path: Path):
     """A dump that grew since the last run: only the new tail is loaded."""
     path = tmp_path / "in" / f"{WEBLOG}.jsonl"
