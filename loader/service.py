@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -49,6 +50,11 @@ def open_sink(
     settings: LoaderSettings, before_commit: Callable[[str], None] | None = None
 ) -> IcebergSink:
     use_memory_pool(settings.arrow_memory_pool)
+    # The objects of the libraries imported by now (115,000) stay for the process's life:
+    # frozen, Python's cycle collector no longer walks them each time it runs, which the
+    # Kafka loader's 10,000-message reads set off many times a second (an eighth of its
+    # main thread's time in a profile).
+    gc.freeze()
     return IcebergSink(
         ensure_raw_tables(open_catalog(settings)),
         event_time_max_future=timedelta(seconds=settings.event_time_max_future_seconds),
