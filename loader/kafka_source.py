@@ -80,6 +80,11 @@ class KafkaSource:
                 "on_commit": self._on_commit,
                 # Reconnect quickly after a broker restart, without flooding the log.
                 "reconnect.backoff.max.ms": 2000,
+                # Fetch again soon after the loader takes a batch from the local queue: by
+                # default a partition whose queue was full waits a second before its next
+                # fetch, and the loader, which takes 100,000 messages at once, waited with it
+                # (27.3-27.5 s against 23.3-23.4 s for the 2.43M-record bench day).
+                "fetch.queue.backoff.ms": 20,
                 "log.connection.close": False,
                 "logger": LibrdkafkaLogger("consumer"),
             }
