@@ -21,6 +21,10 @@ from loader.weblog_sql import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PARSE_SQL, PAR
 
 log = structlog.get_logger("loader.converter")
 
+# DuckDB scans an Arrow table one record batch per thread: a batch built in one piece (the
+# Kafka source's) is sliced, without copying, into record batches of at most this many rows.
+SCAN_ROWS = 10_000
+
 # Per topic-partition of a batch: where its primary table and rejected_messages stand.
 MARKS_SCHEMA = pa.schema(
     [
@@ -73,7 +77,7 @@ class RecordConverter:
         for every topic-partition of the batch."""
         converted = Converted()
         duck = self._duck
-        duck.register("batch", batch)
+        duck.register("batch", pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS)))
         duck.register("marks", marks)
         try:
             parsed = self._parse_weblog()
