@@ -79,22 +79,29 @@ class RecordConverter:
         duck = self._duck
         duck.register("batch", pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS)))
         duck.register("marks", marks)
+        # A batch of one topic (a dump file's) skips the other path's query.
+        topics = set(marks["topic"].to_pylist())
+        fresh = 0
         try:
-            parsed = self._parse_weblog()
-            self._take_weblog(parsed, converted)
-            cdc = duck.sql(
-                f"""
-                select b.*, m.primary_mark, m.rejected_mark
-                from batch b join marks m using (topic, partition)
-                where b.topic <> '{WEBLOG_TOPIC}'
-                    and (b."offset" >= m.primary_mark or b."offset" >= m.rejected_mark)
-                """
-            ).to_arrow_table()
-            self._take_cdc(cdc, converted)
+            if WEBLOG_TOPIC in topics:
+                parsed = self._parse_weblog()
+                self._take_weblog(parsed, converted)
+                fresh += parsed.num_rows
+            if topics - {WEBLOG_TOPIC}:
+                cdc = duck.sql(
+                    f"""
+                    select b.*, m.primary_mark, m.rejected_mark
+                    from batch b join marks m using (topic, partition)
+                    where b.topic <> '{WEBLOG_TOPIC}'
+                        and (b."offset" >= m.primary_mark or b."offset" >= m.rejected_mark)
+                    """
+                ).to_arrow_table()
+                self._take_cdc(cdc, converted)
+                fresh += cdc.num_rows
         finally:
             duck.unregister("batch")
             duck.unregister("marks")
-        converted.skipped_already_loaded += batch.num_rows - parsed.num_rows - cdc.num_rows
+        converted.skipped_already_loaded += batch.num_rows - fresh
         return converted
 
     def _parse_weblog(self) -> pa.Table:
