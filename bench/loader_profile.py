@@ -20,6 +20,8 @@ from pathlib import Path
 STAGES = (
     ("idle: pool threads waiting for work", r"_worker \(concurrent/futures.*SimpleQueue_get"),
     ("idle: read-ahead waiting for the loader to take its chunk", r"_read_ahead.*Queue\.put"),
+    # The sink's commit thread (a pool thread too), before pyiceberg's pool threads.
+    ("commit: Iceberg append (Parquet, manifests, catalog)", r"Coordinator\.apply"),
     ("Parquet write (pyiceberg's pool threads)", r"_worker \(concurrent/futures"),
     ("read ahead: dump chunks read and parsed", r"dump-read-ahead|_read_ahead.*run|_read_batches"),
     ("Kafka: consume and build Arrow batches", r"KafkaSource\.poll"),
@@ -31,7 +33,6 @@ STAGES = (
     ("weblog: split into rows and rejections", r"_take_weblog"),
     ("CDC: per-record Python (parse_cdc)", r"_take_cdc"),
     ("dump envelopes parsed (main thread)", r"file_source"),
-    ("commit: Iceberg append (Parquet, manifests, catalog)", r"Coordinator\.commit"),
     ("buffers: dedupe, concat, _ingested_at", r"SinkWriter\.drain"),
     ("other sink work", r"IcebergSink\."),
     ("start-up: imports, catalog", r"_find_and_load|ensure_raw_tables|open_sink"),

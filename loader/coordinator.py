@@ -141,11 +141,6 @@ class Coordinator:
 
     # ------------------------------------------------------------------ committing
 
-    def commit(self, tables: dict[str, pa.Table], read_through: Watermarks) -> dict[str, int]:
-        """Commits each table's rows with its offsets advanced to ``read_through``; returns
-        the rows committed per table."""
-        return self.apply(self.plan(tables, read_through))
-
     def plan(self, tables: dict[str, pa.Table], read_through: Watermarks) -> CommitPlan:
         """The commits that land ``tables`` with their offsets advanced to ``read_through``;
         planned on the previous plan, so plans are applied in the order they were made."""
