@@ -143,7 +143,6 @@ def test_records_read_again_while_their_commit_is_in_flight_land_once(
     A dump read twice over (two overlapping dumps concatenated) brings each record back while
     the commit of its first copy may still be running: it is dropped all the same, rejected
     records too, and commits are made one at a time, in order."""
-    import functools
     import threading
 
     import loader.service
