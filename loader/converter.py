@@ -21,6 +21,13 @@ from loader.weblog_sql import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PARSE_SQL, PAR
 
 log = structlog.get_logger("loader.converter")
 
+# raw.rejected_messages's names for the weblog query's Kafka columns (exported once).
+REJECTED_NAMES = {
+    "_kafka_topic": "topic",
+    "_kafka_partition": "partition",
+    "_kafka_offset": "offset",
+    "_kafka_timestamp": "kafka_timestamp",
+}
 # DuckDB scans an Arrow table one record batch per thread: a batch built in one piece (the
 # Kafka source's) is sliced, without copying, into record batches of at most this many rows.
 SCAN_ROWS = 10_000
@@ -118,7 +125,7 @@ class RecordConverter:
         """Splits the parsed weblog batch into new valid rows and new rejections."""
         if parsed.num_rows == 0:
             return
-        offset = parsed["offset"]
+        offset = parsed["_kafka_offset"]
         is_rejected = pc.is_valid(parsed["reason"])
         good = pc.and_(pc.invert(is_rejected), pc.greater_equal(offset, parsed["primary_mark"]))
         bad = pc.and_(is_rejected, pc.greater_equal(offset, parsed["rejected_mark"]))
@@ -128,7 +135,8 @@ class RecordConverter:
             rows = None if kept_good == parsed.num_rows else good
             converted.keep(WEBLOG_TABLE, parsed, self._schemas[WEBLOG_TABLE], rows)
         if kept_bad:
-            converted.keep(REJECTED_TABLE, parsed, self._schemas[REJECTED_TABLE], bad)
+            renamed = parsed.rename_columns([REJECTED_NAMES.get(n, n) for n in parsed.column_names])
+            converted.keep(REJECTED_TABLE, renamed, self._schemas[REJECTED_TABLE], bad)
 
     def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
         rows: dict[str, list[tuple]] = {}

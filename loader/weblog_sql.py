@@ -167,9 +167,8 @@ select
     partition as _kafka_partition,
     "offset" as _kafka_offset,
     {kafka_timestamp("timestamp_ms")} as _kafka_timestamp,
-    -- raw.rejected_messages columns
-    topic, partition, "offset",
-    {kafka_timestamp("timestamp_ms")} as kafka_timestamp,
+    -- raw.rejected_messages columns (its topic, partition, offset and kafka_timestamp are
+    -- the _kafka_ columns above: the converter renames them rather than export them twice)
     case when reason is not null then key end as key,
     case when reason is not null then value end as value
 from judged
