@@ -28,6 +28,17 @@ REJECTED_NAMES = {
     "_kafka_offset": "offset",
     "_kafka_timestamp": "kafka_timestamp",
 }
+# The CDC records of a batch with their marks, as the CDC select returns them.
+FRESH_CDC_COLUMNS = (
+    "topic",
+    "partition",
+    "offset",
+    "timestamp_ms",
+    "key",
+    "value",
+    "primary_mark",
+    "rejected_mark",
+)
 # DuckDB scans an Arrow table one record batch per thread: a batch built in one piece (the
 # Kafka source's) is sliced, without copying, into record batches of at most this many rows.
 SCAN_ROWS = 10_000
@@ -141,31 +152,38 @@ class RecordConverter:
     def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
         rows: dict[str, list[tuple]] = {}
         rejected: list[dict] = []
-        for record in fresh.to_pylist():
-            parsed = parse_cdc(record["key"], record["value"])
+        # Column by column into Python (to_pylist() of the table made a dict per record).
+        columns = (fresh[name].to_pylist() for name in FRESH_CDC_COLUMNS)
+        for topic, partition, offset, timestamp_ms, key, value, primary_mark, rejected_mark in zip(
+            *columns, strict=True
+        ):
+            parsed = parse_cdc(key, value)
             if parsed is None:
                 converted.tombstones += 1
             elif isinstance(parsed, Rejection):
-                if record["offset"] >= record["rejected_mark"]:
+                if offset >= rejected_mark:
                     rejected.append(
                         {
-                            **record,
+                            "topic": topic,
+                            "partition": partition,
+                            "offset": offset,
+                            "kafka_timestamp": _micros(timestamp_ms),
+                            "key": key,
+                            "value": value,
                             "reason": parsed.reason,
-                            "kafka_timestamp": _micros(record["timestamp_ms"]),
                         }
                     )
                 else:
                     converted.skipped_already_loaded += 1
-            elif record["offset"] >= record["primary_mark"]:
-                key = None if record["key"] is None else record["key"].decode("utf-8", "replace")
-                rows.setdefault(table_for_topic(record["topic"]), []).append(
+            elif offset >= primary_mark:
+                rows.setdefault(table_for_topic(topic), []).append(
                     (
                         *parsed,
-                        key,
-                        record["topic"],
-                        record["partition"],
-                        record["offset"],
-                        _micros(record["timestamp_ms"]),
+                        None if key is None else key.decode("utf-8", "replace"),
+                        topic,
+                        partition,
+                        offset,
+                        _micros(timestamp_ms),
                     )
                 )
             else:
@@ -177,9 +195,7 @@ class RecordConverter:
             micros_schema = pa.schema(
                 [f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema]
             )
-            table = pa.Table.from_pylist(
-                [{k: r[k] for k in schema.names} for r in rejected], schema=micros_schema
-            )
+            table = pa.Table.from_pylist(rejected, schema=micros_schema)
             converted.keep(REJECTED_TABLE, table.cast(schema), schema)
 
     def _rows_to_arrow(self, name: str, rows: list[tuple]) -> pa.Table:

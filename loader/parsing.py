@@ -8,6 +8,7 @@ caller keeps it aside and goes on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -69,14 +70,22 @@ def _shown(value: object, limit: int = 80) -> str:
 
 
 def _has_float(value: object, depth: int = 0) -> bool:
+    """Whether orjson's ``value`` holds a float at any depth up to MAX_IMAGE_DEPTH. Scalars
+    are judged in the loop, without a call each: an image is mostly a flat row."""
     if isinstance(value, float):
         return True
     if depth > MAX_IMAGE_DEPTH:
         return False
     if isinstance(value, dict):
-        return any(_has_float(v, depth + 1) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_float(v, depth + 1) for v in value)
+        values: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return False
+    for item in values:
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and _has_float(item, depth + 1)):
+            return True
     return False
 
 
