@@ -11,6 +11,8 @@ side, never data.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.fs as pafs
 import structlog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
@@ -113,7 +115,9 @@ def _small_file_bins(table: Table, target_bytes: int, min_files: int) -> list[li
 
 
 def _commit_rewrite(table: Table, old: list[DataFile], new: list[DataFile]) -> Table:
-    for _attempt in range(COMMIT_ATTEMPTS):
+    for attempt in range(COMMIT_ATTEMPTS):
+        if attempt:  # apart, so that the attempts fall between different loader commits
+            time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1))
         table = table.refresh()
         live = {task.file.file_path for task in table.scan().plan_files()}
         if not all(f.file_path in live for f in old):
@@ -127,9 +131,12 @@ def _commit_rewrite(table: Table, old: list[DataFile], new: list[DataFile]) -> T
                     for data_file in new:
                         rewrite.append_data_file(data_file)
             return table
-        except CommitFailedException:
+        except (CommitFailedException, ValidationException) as exc:
             # The loader appended meanwhile; appends never touch the files being replaced.
-            log.info("compaction commit retried after a concurrent commit", table=table.name())
+            # pyiceberg refuses an overwrite once files were added to its partitions since its
+            # base snapshot (ValidationException); on the refreshed table it validates again.
+            log.info("compaction commit retried after a concurrent commit", table=table.name(),
+                     error=type(exc).__name__)  # fmt: skip
     raise CommitFailedException(f"{table.name()}: compaction kept losing to other commits")
 
 
