@@ -19,7 +19,7 @@ import pyarrow.json as pj
 
 from loader.records import SOURCE_SCHEMA
 
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 32 << 20  # the default of DATAPLAT_DUMP_CHUNK_BYTES (LoaderSettings)
 # Several Arrow record batches per chunk let pyarrow and DuckDB work on both cores. A block
 # must hold the longest line: a chunk with a longer one (a message of many MB) is parsed
 # again with blocks that fit it.

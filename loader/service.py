@@ -155,7 +155,7 @@ def _ingest_files(
         task = progress.add_task("ingest", total=total_bytes, file="", records=0)
         done_bytes = 0
         for path in files:
-            for batch, position in read_dump_batches(path):
+            for batch, position in read_dump_batches(path, settings.dump_chunk_bytes):
                 sink.add_batch(batch)
                 if sink.full(settings.batch_records, settings.batch_bytes):
                     _commit(sink, totals)

@@ -14,6 +14,9 @@ class LoaderSettings(KafkaSettings):
     # first: memory stays bounded however large the messages are.
     batch_records: int = Field(default=500_000, gt=0)
     batch_bytes: int = Field(default=256 << 20, gt=0)
+    # Dumps are read and parsed this many bytes at a time (whole lines): a chunk's records
+    # are one batch, so a commit holds at least one chunk's worth.
+    dump_chunk_bytes: int = Field(default=32 << 20, gt=0)
     # Platform mode: the Kafka cluster (`make platform-up` writes its address) and the
     # loader's principal, which may read the contract topics and its group only.
     kafka_user: str | None = kafka_user_field("loader")

@@ -160,14 +160,14 @@ def test_records_read_again_while_their_commit_is_in_flight_land_once(
         events.append(("commit starts", time.perf_counter(), threading.current_thread().name))
         time.sleep(0.3)
 
-    def batches(path: Path):
-        for batch, position in read_dump_batches(path, chunk_bytes=1):  # a line per batch
+    def batches(path: Path, chunk_bytes: int):
+        for batch, position in read_dump_batches(path, chunk_bytes):
             events.append(("batch read", time.perf_counter(), threading.current_thread().name))
             yield batch, position
 
     monkeypatch.setattr(loader.service, "read_dump_batches", batches)
     stats = ingest_files(
-        settings.model_copy(update={"batch_records": 3}),
+        settings.model_copy(update={"batch_records": 3, "dump_chunk_bytes": 1}),  # a line a batch
         tmp_path / "in",
         show_progress=False,
         before_commit=slow_commit,

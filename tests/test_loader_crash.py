@@ -48,8 +48,11 @@ def landed_coordinates(settings: Settings) -> tuple[list[tuple[str, int, int]], 
 
 def test_sigkill_at_random_points_neither_loses_nor_duplicates(small_dataset: Path, tmp_path: Path):
     home = tmp_path / "home"
-    # Small batches: many commits, so kills land before, between and inside commits.
-    env = {**os.environ, "DATAPLAT_HOME": str(home), "DATAPLAT_BATCH_RECORDS": "3000"}
+    # Small batches: many commits, so kills land before, between and inside commits. The
+    # dumps are read 256 KiB at a time: with the default 32 MiB, the weblog dump is one batch
+    # and the run two commits, which a fast loader finishes before the kill.
+    env = {**os.environ, "DATAPLAT_HOME": str(home), "DATAPLAT_BATCH_RECORDS": "3000",
+           "DATAPLAT_DUMP_CHUNK_BYTES": str(256 << 10)}  # fmt: skip
     settings = Settings(home=home)
     rng = random.Random(20261124)
     partial_states = []

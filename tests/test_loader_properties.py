@@ -11,7 +11,6 @@ Each builder returns what it sent and, where the contract decides it, where it m
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import tempfile
@@ -21,17 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, event, given, note
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-import loader.service
 from lakehouse.catalog import open_catalog
 from lakehouse.tables import CDC_TOPICS, RAW_TABLES, REJECTED_TABLE, WEBLOG_TOPIC, table_for_topic
-from loader.file_source import read_dump_batches
 from loader.service import ingest_files
 from loader.settings import LoaderSettings
 from loader.sink import BatchStats
@@ -674,15 +670,13 @@ def check_ingest(dump: Dump, *, chunk_bytes: int | None = None, batch_records: i
         directory = Path(tmp) / "in"
         dump.write(directory)
         settings = LoaderSettings(home=Path(tmp) / "home", batch_records=batch_records)
-        reader = read_dump_batches
         if chunk_bytes is not None:  # small chunks: batches and commits split the dump
-            reader = functools.partial(read_dump_batches, chunk_bytes=chunk_bytes)
-        with mock.patch.object(loader.service, "read_dump_batches", reader):
-            stats = ingest_files(settings, directory, show_progress=False)
-            check_stats(stats, dump)
-            places = check_every_record_in_one_place(settings, dump.records)
-            before = coordinates_by_table(settings)
-            again = ingest_files(settings, directory, show_progress=False)
+            settings = settings.model_copy(update={"dump_chunk_bytes": chunk_bytes})
+        stats = ingest_files(settings, directory, show_progress=False)
+        check_stats(stats, dump)
+        places = check_every_record_in_one_place(settings, dump.records)
+        before = coordinates_by_table(settings)
+        again = ingest_files(settings, directory, show_progress=False)
         assert again.rows == {}, f"the second ingest of the same dump added {again.rows}"
         assert again.records == len(dump.lines)
         assert again.skipped_already_loaded + again.tombstones == again.records, again
