@@ -141,6 +141,9 @@ def _split_non_utf8(chunk: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def _parse_chunk(chunk: bytes, where: str) -> pa.Table:
+    """The chunk's records as one batch. Its non-UTF-8 lines come last, out of file order:
+    the sink takes a batch's read positions as a whole, so a batch must never be split (an
+    earlier slice's positions would pass those lines, and they would pass for loaded)."""
     if _is_utf8(chunk):
         return _parse_block(chunk, where)
     good_block, odd_lines = _split_non_utf8(chunk)
