@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -16,6 +17,13 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
+
+
+def commit_retry_pause(attempt: int, longest: float) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...) of a commit lost to another
+    writer: 0.1 s doubling up to ``longest``, each drawn between half and all of it, so that
+    the writers' next attempts fall apart."""
+    return min(longest, 0.05 * 2**attempt) * random.uniform(0.5, 1)
 
 
 def open_catalog(settings: LakehouseSettings) -> SqlCatalog:

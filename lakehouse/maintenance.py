@@ -11,7 +11,6 @@ side, never data.
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections import defaultdict
@@ -27,7 +26,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
 from lakehouse import offsets
-from lakehouse.catalog import open_catalog
+from lakehouse.catalog import commit_retry_pause, open_catalog
 from lakehouse.settings import MaintenanceSettings
 from lakehouse.tables import AUDIT_TABLE, RAW_NAMESPACE, RAW_TABLES
 
@@ -117,7 +116,7 @@ def _small_file_bins(table: Table, target_bytes: int, min_files: int) -> list[li
 def _commit_rewrite(table: Table, old: list[DataFile], new: list[DataFile]) -> Table:
     for attempt in range(COMMIT_ATTEMPTS):
         if attempt:  # apart, so that the attempts fall between different loader commits
-            time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1))
+            time.sleep(commit_retry_pause(attempt, longest=1.0))
         table = table.refresh()
         live = {task.file.file_path for task in table.scan().plan_files()}
         if not all(f.file_path in live for f in old):

@@ -18,7 +18,6 @@ that comes again is dropped as it would be once that commit is made.
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.table import Table, TableProperties
 
 from lakehouse import offsets
+from lakehouse.catalog import commit_retry_pause
 from lakehouse.offsets import Watermarks
 from lakehouse.tables import RAW_TABLES, REJECTED_TABLE, WEBLOG_TABLE, table_for_topic
 from loader.converter import MARKS_SCHEMA
@@ -226,7 +226,7 @@ class Coordinator:
                         f"the offsets of {name} changed under this loader: another loader "
                         "writes the same tables; run one loader per catalog"
                     ) from exc
-                pause = min(COMMIT_RETRY_MAX_PAUSE, 0.05 * 2**attempt) * random.uniform(0.5, 1)
+                pause = commit_retry_pause(attempt, COMMIT_RETRY_MAX_PAUSE)
                 log.info(
                     "commit retried after a concurrent commit",
                     table=name, attempt=attempt, error=type(exc).__name__,

@@ -79,19 +79,22 @@ def _commit(
         totals.add(stats)
         if metrics is not None:
             metrics.committed(stats, seconds, sink.event_time_watermark)
-        log.info(
-            "batch committed",
-            records=stats.records,
-            rows=stats.rows,
-            rejected=stats.rejected,
-            tombstones=stats.tombstones,
-            already_loaded=stats.skipped_already_loaded,
-            seconds=round(seconds, 3),
-        )
+        log.info("batch committed", **_counts(stats), seconds=round(seconds, 3))
 
     sink.flush(report)
     if wait:
         sink.wait()
+
+
+def _counts(stats: BatchStats) -> dict[str, object]:
+    """What the log says of records committed, per commit and for a whole ingest."""
+    return {
+        "records": stats.records,
+        "rows": stats.rows,
+        "rejected": stats.rejected,
+        "tombstones": stats.tombstones,
+        "already_loaded": stats.skipped_already_loaded,
+    }
 
 
 def _log_finished(totals: BatchStats, started: float, **source: str) -> None:
@@ -99,11 +102,7 @@ def _log_finished(totals: BatchStats, started: float, **source: str) -> None:
     log.info(
         "ingest finished",
         **source,
-        records=totals.records,
-        rows=totals.rows,
-        rejected=totals.rejected,
-        tombstones=totals.tombstones,
-        already_loaded=totals.skipped_already_loaded,
+        **_counts(totals),
         seconds=round(seconds, 2),
         records_per_second=round(totals.records / seconds) if seconds else None,
     )

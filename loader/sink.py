@@ -78,7 +78,7 @@ class IcebergSink:
         self._pending_bytes = 0
         self._records_added = 0
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-commit")
-        self._in_flight: Future[BatchStats] | None = None
+        self._in_flight: Future[None] | None = None
 
     def resume_offset(self, topic: str, partition: int) -> int:
         """Where a source should start reading a topic-partition (0 when nothing is loaded)."""
@@ -129,7 +129,7 @@ class IcebergSink:
         self._stats.tombstones += converted.tombstones
         self._stats.skipped_already_loaded += converted.skipped_already_loaded
 
-    def flush(self, report: Callable[[BatchStats], None] | None = None) -> Future[BatchStats]:
+    def flush(self, report: Callable[[BatchStats], None] | None = None) -> None:
         """Commits everything added since the last flush in the commit thread, once the
         commit before it is made (raising its error, if it failed); ``report`` is called
         there with what was committed. Adding batches may go on meanwhile."""
@@ -140,7 +140,6 @@ class IcebergSink:
         stats.skipped_already_loaded += repeated
         plan = self._coordinator.plan(tables, read_through)
         self._in_flight = self._committer.submit(self._apply, plan, stats, report)
-        return self._in_flight
 
     def wait(self) -> None:
         """Returns once no commit is in flight; raises the error of one that failed."""
@@ -157,13 +156,12 @@ class IcebergSink:
 
     def _apply(
         self, plan: CommitPlan, stats: BatchStats, report: Callable[[BatchStats], None] | None
-    ) -> BatchStats:
+    ) -> None:
         stats.rows = self._coordinator.apply(plan)
         stats.rejected = stats.rows.get(REJECTED_TABLE, 0)
-        rejected = next((c.data for c in plan.commits if c.name == REJECTED_TABLE), None)
-        if rejected is not None and rejected.num_rows:
+        if stats.rejected:
+            rejected = next(c.data for c in plan.commits if c.name == REJECTED_TABLE)
             counts = pc.value_counts(rejected["topic"]).to_pylist()
             stats.rejected_by_topic = {c["values"]: c["counts"] for c in counts}
         if report is not None:
             report(stats)
-        return stats
