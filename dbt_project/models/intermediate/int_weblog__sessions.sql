@@ -58,11 +58,15 @@ flagged as (
 ),
 
 numbered as (
+    -- The visitor's timeline again: of events at one instant only the first can start a
+    -- session (the others are 0 minutes after it), so the start comes first among them and
+    -- every event gets its session's number. The same order as above spares the engine a
+    -- second sort.
     select
         *,
         sum(is_session_start) over (
             partition by mall_id, visitor_id
-            order by event_at_kst asc, is_session_start desc
+            order by event_at_kst, event_id
             rows between unbounded preceding and current row
         ) as session_number
     from flagged
