@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from loader.records import SOURCE_SCHEMA
+from loader.settings import DUMP_CHUNK_BYTES
 
-CHUNK_BYTES = 32 << 20  # the default of DATAPLAT_DUMP_CHUNK_BYTES (LoaderSettings)
 # Several Arrow record batches per chunk let pyarrow and DuckDB work on both cores. A block
 # must hold the longest line: a chunk with a longer one (a message of many MB) is parsed
 # again with blocks that fit it.
@@ -202,7 +202,9 @@ def _read_ahead(batches: Iterator[tuple[pa.Table, int]]) -> Iterator[tuple[pa.Ta
         reader.join()
 
 
-def read_dump_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Table, int]]:
+def read_dump_batches(
+    path: Path, chunk_bytes: int = DUMP_CHUNK_BYTES
+) -> Iterator[tuple[pa.Table, int]]:
     """Yields Arrow batches of records (``SOURCE_SCHEMA``) with the bytes read so far."""
     yield from _read_ahead(_read_batches(path, chunk_bytes))
 

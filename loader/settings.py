@@ -8,15 +8,18 @@ from pydantic import Field, SecretStr
 
 from lakehouse.settings import KafkaSettings, kafka_password_field, kafka_user_field
 
+# Dumps are read and parsed this many bytes at a time (whole lines); DATAPLAT_DUMP_CHUNK_BYTES
+# for the loader, and what `dataplat publish` reads them by.
+DUMP_CHUNK_BYTES = 32 << 20
+
 
 class LoaderSettings(KafkaSettings):
     # An Iceberg commit every this many records, or this many message bytes, whichever comes
     # first: memory stays bounded however large the messages are.
     batch_records: int = Field(default=500_000, gt=0)
     batch_bytes: int = Field(default=256 << 20, gt=0)
-    # Dumps are read and parsed this many bytes at a time (whole lines): a chunk's records
-    # are one batch, so a commit holds at least one chunk's worth.
-    dump_chunk_bytes: int = Field(default=32 << 20, gt=0)
+    # A dump chunk's records are one batch, so a commit holds at least one chunk's worth.
+    dump_chunk_bytes: int = Field(default=DUMP_CHUNK_BYTES, gt=0)
     # Platform mode: the Kafka cluster (`make platform-up` writes its address) and the
     # loader's principal, which may read the contract topics and its group only.
     kafka_user: str | None = kafka_user_field("loader")
