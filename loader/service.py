@@ -254,11 +254,15 @@ def ingest_kafka(
                 now = time.perf_counter()
                 if batch is not None:
                     sink.add_batch(batch)
-                caught_up = batch is None and source.caught_up()
-                # Idle means caught up all along: a broker outage is not "nothing new".
+                # Asked with a batch in hand too: the poll returns early when the last
+                # partition reports its end, so the commit below need not wait for an empty
+                # poll.
+                caught_up = source.caught_up()
+                # Idle means caught up all along: a broker outage is not "nothing new", and
+                # the idle time counts from the last record taken.
                 if not caught_up:
                     idle_since = None
-                elif idle_since is None:
+                elif batch is not None or idle_since is None:
                     idle_since = now
                 if sink.pending and (
                     sink.full(settings.batch_records, settings.batch_bytes)

@@ -238,3 +238,44 @@ def test_hostile_records_through_the_kafka_source_land_once_or_are_rejected_once
 
         # What landed holds what was sent: payloads, typed columns, keys, Kafka timestamps.
         check_landed_values(settings, places, table_rows(settings), records)
+
+
+def test_the_poll_that_reaches_every_partitions_end_returns_at_once(
+    kafka_admin: KafkaSettings, scratch_topics: dict[str, str]
+):
+    """The loader commits as soon as it has read every partition to its end: the poll that
+    gets there returns what it has at once instead of waiting out its timeout (empty topics
+    too), and a poll that then finds nothing new waits its timeout out (no spinning)."""
+    source_class = scratch_source(scratch_topics, rewind=True)
+    source = source_class(
+        kafka_admin.kafka_client_config,
+        f"test-poll-{time.time_ns()}",
+        TOPICS,
+        lambda topic, partition: 0,
+        lambda topic: None,
+    )
+    try:
+        started = time.monotonic()
+        assert source.poll(timeout=120) is None  # every partition empty
+        assert time.monotonic() - started < 60, "the poll waited for its timeout"
+        assert source.caught_up()
+
+        records = produce(kafka_admin, scratch_topics, hostile_messages())
+        taken: set[Coordinates] = set()
+        while len(taken) < len(records):
+            started = time.monotonic()
+            batch = source.poll(timeout=120)
+            assert time.monotonic() - started < 60, "the poll waited for its timeout"
+            assert batch is not None
+            taken |= set(
+                zip(batch["topic"].to_pylist(), batch["partition"].to_pylist(),
+                    batch["offset"].to_pylist(), strict=True)
+            )  # fmt: skip
+        assert taken == set(records)
+        assert source.caught_up()
+
+        started = time.monotonic()
+        assert source.poll(timeout=2) is None
+        assert time.monotonic() - started >= 1.9, "a poll with nothing to read returned early"
+    finally:
+        source.close()
