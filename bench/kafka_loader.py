@@ -26,6 +26,7 @@ from rich.table import Table
 
 from bench.common import DATAPLAT, Phase, console, dump_records, print_phases, run_phase
 from infra import platform
+from lakehouse.tables import RAW_NAMESPACE, RAW_TABLES
 
 # The DATAPLAT_ settings a shell may have exported (`make platform-up` prints
 # some); the benchmarks set them themselves. DATAPLAT_PLATFORM_* (infra/platform.py) stay.
@@ -98,14 +99,20 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def run_sampled(
-    name: str, args: list[str], home: Path, interval: float = 1.0
-) -> tuple[Phase, list[Sample]]:
+@dataclass
+class SampledPhase:
+    phase: Phase
+    samples: list[Sample]
+    started_at: float  # the child's start, seconds since the epoch
+
+
+def run_sampled(name: str, args: list[str], home: Path, interval: float = 1.0) -> SampledPhase:
     """Like bench.common.run_phase, and samples the child's RSS every `interval` seconds.
 
     The child is reaped with os.wait4, so the peak RSS is this process's own (run_phase's
     RUSAGE_CHILDREN is the largest of every child so far, generate and publish included)."""
     env = {**os.environ, "DATAPLAT_HOME": str(home)}
+    started_at = time.time()
     started = time.perf_counter()
     process = subprocess.Popen([*DATAPLAT, *args], env=env)
     samples: list[Sample] = []
@@ -132,7 +139,7 @@ def run_sampled(
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise subprocess.CalledProcessError(process.returncode, [*DATAPLAT, *args])
-    return Phase(name, seconds, usage.ru_maxrss / 1024), samples
+    return SampledPhase(Phase(name, seconds, usage.ru_maxrss / 1024), samples, started_at)
 
 
 def rss_at(samples: list[Sample], second: float) -> Sample | None:
@@ -150,7 +157,7 @@ def publish_phase(dumps: Path, home: Path, env: dict[str, str]) -> Phase:
     )
 
 
-def ingest_phase(home: Path, idle: float) -> tuple[Phase, list[Sample]]:
+def ingest_phase(home: Path, idle: float) -> SampledPhase:
     """`dataplat ingest --from-kafka` until the topics are drained (then `idle` s idle)."""
     return run_sampled(
         "ingest (Kafka → Iceberg)",
@@ -176,9 +183,36 @@ def dataset_arguments(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def publish_and_ingest(args: argparse.Namespace) -> tuple[Path, Phase, Phase, list[Sample]]:
+def last_raw_commit() -> float:
+    """When the newest snapshot of the raw tables was committed (seconds since the epoch,
+    pyiceberg's snapshot timestamp); 0 if none has one."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog(
+        "lakehouse", uri=platform.catalog_uri(), warehouse=(platform.RUN / "warehouse").as_uri()
+    )
+    stamps = [
+        snapshot.timestamp_ms
+        for name in RAW_TABLES
+        for snapshot in catalog.load_table(f"{RAW_NAMESPACE}.{name}").snapshots()
+    ]
+    return max(stamps, default=0) / 1000
+
+
+@dataclass
+class KafkaRun:
+    dumps: Path
+    publish: Phase
+    ingest: Phase
+    samples: list[Sample]  # the loader's RSS while it ran
+    # From the loader's start to the commit of its last snapshot: what the peer's time
+    # measures too, whatever the idle wait before the loader stops.
+    to_last_commit: float
+
+
+def publish_and_ingest(args: argparse.Namespace) -> KafkaRun:
     """Resets the platform, publishes the data set ``args`` name (``dataset_arguments``)
-    and drains it with our loader: the dumps, both phases and the loader's RSS samples."""
+    and drains it with our loader into the emptied raw tables."""
     workdir = args.workdir.resolve()
     env = platform_env()
     with dataplat_environment(env):
@@ -188,22 +222,29 @@ def publish_and_ingest(args: argparse.Namespace) -> tuple[Path, Phase, Phase, li
         home = workdir / "home"  # dbt/loader state of these runs; the data is on the platform
         home.mkdir(parents=True, exist_ok=True)
         publish = publish_phase(dumps, home, env)
-        ingest, samples = ingest_phase(home, args.idle)
-    return dumps, publish, ingest, samples
+        ingest = ingest_phase(home, args.idle)
+        to_last_commit = last_raw_commit() - ingest.started_at
+    return KafkaRun(dumps, publish, ingest.phase, ingest.samples, to_last_commit)
 
 
 def main() -> None:
     args = dataset_arguments(__doc__).parse_args()
-    dumps, publish, ingest, samples = publish_and_ingest(args)
+    run = publish_and_ingest(args)
+    ingest, samples = run.ingest, run.samples
 
-    records = dump_records(dumps)
+    records = dump_records(run.dumps)
     busy = max(ingest.seconds - args.idle, 1e-9)
     draining = Phase(f"{ingest.name}, minus {args.idle:g} s idle", busy, ingest.peak_rss_mib)
-    print_phases(f"Kafka loader, {records:,} records", [publish, draining], records)
+    committed = Phase(
+        f"{ingest.name}, start to last commit", run.to_last_commit, ingest.peak_rss_mib
+    )
+    print_phases(f"Kafka loader, {records:,} records", [run.publish, draining, committed], records)
     console.print(
         f"ingest: {ingest.seconds:,.1f} s in all; {busy:,.1f} s after subtracting the "
-        f"{args.idle:g} s the loader waits idle before it stops (--stop-when-idle), which "
-        "is the time records/s uses. It includes start-up (imports, partition assignment). "
+        f"{args.idle:g} s the loader waits idle before it stops (--stop-when-idle); "
+        f"{run.to_last_commit:,.1f} s from its start to the commit of its last Iceberg "
+        "snapshot (the time the peer bench, bench.kafka_connect_peer, measures). Both "
+        "include start-up (imports, partition assignment). "
         f"Peak RSS {ingest.peak_rss_mib:,.0f} MiB; "
         f"DATAPLAT_BATCH_RECORDS={os.environ.get('DATAPLAT_BATCH_RECORDS', '500000 (default)')}."
     )
