@@ -45,6 +45,11 @@ INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
 
 
+def _fits(value: object, bounds: tuple[int, int]) -> bool:
+    """An int (bool is not) within ``bounds``: what ``_integer_problem`` accepts, in one test."""
+    return type(value) is int and bounds[0] <= value <= bounds[1]  # type: ignore[operator]
+
+
 def _integer_problem(name: str, value: object, bounds: tuple[int, int] = INT64) -> Rejection | None:
     """Why a value cannot be stored in an integer column of that range (None when it can)."""
     if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
@@ -104,7 +109,10 @@ def _exact_images(value: bytes, before: object, after: object) -> tuple | Reject
         except (ValueError, RecursionError):
             pass  # as orjson writes them, below
     try:
-        return tuple(None if i is None else orjson.dumps(i).decode() for i in (before, after))
+        return (
+            None if before is None else orjson.dumps(before).decode(),
+            None if after is None else orjson.dumps(after).decode(),
+        )
     except (orjson.JSONEncodeError, TypeError) as exc:
         return Rejection(
             "invalid_json",
@@ -141,9 +149,9 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
     if not isinstance(op, str) or op not in CDC_OPS:
         return Rejection("invalid_op", f"op {_shown(op)} is not one of c, u, d, r")
     before, after = doc.get("before"), doc.get("after")
-    for name, image in (("before", before), ("after", after)):
-        if image is not None and not isinstance(image, dict):
-            return Rejection("invalid_type", f"{name} must be an object or null")
+    if not (before is None or type(before) is dict) or not (after is None or type(after) is dict):
+        name = "before" if before is not None and not isinstance(before, dict) else "after"
+        return Rejection("invalid_type", f"{name} must be an object or null")
     if op == "d" and before is None:
         return Rejection("missing_field", "before (a delete must carry the deleted row)")
     if op != "d" and after is None:
@@ -157,19 +165,30 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
         return Rejection("missing_field", "source.file / source.pos (the change's position)")
     source_row = source.get("row", 0)
     ts_ms, source_ts_ms = doc.get("ts_ms"), source.get("ts_ms")
-    for name, number, bounds in (
-        ("source.pos", source_pos, INT64),
-        ("source.row", source_row, INT32),
-        ("ts_ms", ts_ms, INT64),
-        ("source.ts_ms", source_ts_ms, INT64),
+    # The usual envelope passes at once (orjson's integers are exactly int); any other is
+    # judged field by field, for the reason.
+    if not (
+        _fits(source_pos, INT64)
+        and _fits(source_row, INT32)
+        and (ts_ms is None or _fits(ts_ms, INT64))
+        and (source_ts_ms is None or _fits(source_ts_ms, INT64))
     ):
-        if (number is not None or name in ("source.pos", "source.row")) and (
-            problem := _integer_problem(name, number, bounds)
+        for name, number, bounds in (
+            ("source.pos", source_pos, INT64),
+            ("source.row", source_row, INT32),
+            ("ts_ms", ts_ms, INT64),
+            ("source.ts_ms", source_ts_ms, INT64),
         ):
-            return problem
+            if (number is not None or name in ("source.pos", "source.row")) and (
+                problem := _integer_problem(name, number, bounds)
+            ):
+                return problem
 
     source_db, source_table = source.get("db"), source.get("table")
-    if not all(v is None or isinstance(v, str) for v in (source_db, source_table)):
+    if not (
+        (source_db is None or isinstance(source_db, str))
+        and (source_table is None or isinstance(source_table, str))
+    ):
         return Rejection("invalid_type", "source.db and source.table must be strings")
 
     row_id = _key_id(key)
@@ -178,7 +197,7 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
         row_id = image.get("id")  # type: ignore[union-attr]
     if row_id is None:
         return Rejection("missing_field", "id (neither the key nor the row carries an id)")
-    if problem := _integer_problem("id", row_id):
+    if not _fits(row_id, INT64) and (problem := _integer_problem("id", row_id)):
         return problem
 
     images = _exact_images(value, before, after)
