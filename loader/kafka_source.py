@@ -206,15 +206,19 @@ class KafkaSource:
     def assigned(self) -> set[tuple[str, int]]:
         return set(self._assigned)
 
+    def _reading(self) -> set[tuple[str, int]]:
+        """The partitions assigned and not stopped."""
+        return self._assigned - set(self.stopped)
+
     def _reading_all_at_end(self) -> bool:
         """Every partition still being read has reported its end (no broker asked)."""
-        reading = self._assigned - set(self.stopped)
+        reading = self._reading()
         return bool(reading) and reading <= self._at_end
 
     def caught_up(self) -> bool:
         """Every contract topic exists and every partition has been read to its end, as the
         brokers say now (False while they cannot be reached)."""
-        reading = self._assigned - set(self.stopped)
+        reading = self._reading()
         known_topics = {t for t, _ in self._assigned | set(self.stopped)}
         if set(self._topics) - known_topics or not reading <= self._at_end:
             return False

@@ -149,9 +149,10 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
     if not isinstance(op, str) or op not in CDC_OPS:
         return Rejection("invalid_op", f"op {_shown(op)} is not one of c, u, d, r")
     before, after = doc.get("before"), doc.get("after")
-    if not (before is None or type(before) is dict) or not (after is None or type(after) is dict):
-        name = "before" if before is not None and not isinstance(before, dict) else "after"
-        return Rejection("invalid_type", f"{name} must be an object or null")
+    if before is not None and not isinstance(before, dict):
+        return Rejection("invalid_type", "before must be an object or null")
+    if after is not None and not isinstance(after, dict):
+        return Rejection("invalid_type", "after must be an object or null")
     if op == "d" and before is None:
         return Rejection("missing_field", "before (a delete must carry the deleted row)")
     if op != "d" and after is None:
