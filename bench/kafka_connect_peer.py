@@ -53,7 +53,7 @@ from pathlib import Path
 from rich.table import Table
 
 from bench.common import Phase, console, dump_records
-from bench.kafka_loader import dataset_arguments, publish_and_ingest, rss_mib
+from bench.kafka_loader import dataset_arguments, platform_catalog, publish_and_ingest, rss_mib
 from infra import platform
 from infra.credentials import write_private
 from infra.kafka_connect import CONNECT_VERSION, ICEBERG_VERSION, fetch_connect
@@ -247,10 +247,7 @@ def write_configs(
 
 
 def create_namespace() -> None:
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog("lakehouse", uri=platform.catalog_uri(),
-                         warehouse=(platform.RUN / "warehouse").as_uri())  # fmt: skip
+    catalog = platform_catalog()
     catalog.create_namespace_if_not_exists(NAMESPACE)
 
 
@@ -364,10 +361,7 @@ def run_peer(libs: Path, configs: list[Path], total: int, poll: float, stall: fl
     """Starts the worker and waits until every record is in a peer table or in the
     dead-letter topic; fails with the log tail if the worker or a task fails. Gives up when
     nothing changed for `stall` seconds (records the sink skips without a dead letter)."""
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog("lakehouse", uri=platform.catalog_uri(),
-                         warehouse=(platform.RUN / "warehouse").as_uri())  # fmt: skip
+    catalog = platform_catalog()
     tables = peer_tables()
     topic_counts = TopicCounter()
     worker = start_worker(libs, configs)
@@ -459,10 +453,7 @@ def main() -> None:
                       f"{total / ours_seconds:,.0f} records/s")  # fmt: skip
         raise SystemExit(1) from None
 
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog("lakehouse", uri=platform.catalog_uri(),
-                         warehouse=(platform.RUN / "warehouse").as_uri())  # fmt: skip
+    catalog = platform_catalog()
     counts = Table(title="records per topic")
     for column in ("topic", "in Kafka", f"ours ({RAW_NAMESPACE}.*)", f"peer ({NAMESPACE}.*)"):
         counts.add_column(column, justify="right")

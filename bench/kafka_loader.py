@@ -183,14 +183,19 @@ def dataset_arguments(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def platform_catalog():  # -> pyiceberg.catalog.sql.SqlCatalog, imported when called
+    """The platform's Iceberg catalog (PostgreSQL, local warehouse), as its owner."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    return SqlCatalog(
+        "lakehouse", uri=platform.catalog_uri(), warehouse=(platform.RUN / "warehouse").as_uri()
+    )
+
+
 def last_raw_commit() -> float:
     """When the newest snapshot of the raw tables was committed (seconds since the epoch,
     pyiceberg's snapshot timestamp); 0 if none has one."""
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog(
-        "lakehouse", uri=platform.catalog_uri(), warehouse=(platform.RUN / "warehouse").as_uri()
-    )
+    catalog = platform_catalog()
     stamps = [
         snapshot.timestamp_ms
         for name in RAW_TABLES
