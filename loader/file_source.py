@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +27,9 @@ from loader.settings import DUMP_CHUNK_BYTES
 BLOCK_BYTES = 4 << 20
 # A chunk with bytes that are not UTF-8 is checked in stretches of this many bytes of lines.
 STRETCH_BYTES = 64 << 10
+# Past a chunk's first ``chunk_bytes``, a dump is read this many bytes at a time to the end of
+# the line it stopped in.
+READ_BYTES = 64 << 10
 
 _ENVELOPE_SCHEMA = pa.schema(
     [
@@ -62,7 +66,7 @@ def _from_envelopes(envelopes: pa.Table) -> pa.Table:
     )
 
 
-def _read_envelopes(block: bytes, block_size: int) -> pa.Table:
+def _read_envelopes(block: memoryview, block_size: int) -> pa.Table:
     return pj.read_json(
         pa.BufferReader(block),
         read_options=pj.ReadOptions(block_size=block_size, use_threads=True),
@@ -72,14 +76,14 @@ def _read_envelopes(block: bytes, block_size: int) -> pa.Table:
     )
 
 
-def _parse_block(block: bytes, where: str) -> pa.Table:
+def _parse_block(block: memoryview, where: str) -> pa.Table:
     try:
         try:
             envelopes = _read_envelopes(block, BLOCK_BYTES)
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc):
                 raise
-            longest = max(len(line) for line in block.split(b"\n"))
+            longest = max(len(line) for line in bytes(block).split(b"\n"))
             envelopes = _read_envelopes(block, max(BLOCK_BYTES, longest + 1))
     except (pa.ArrowInvalid, ValueError) as exc:
         raise CorruptDumpError(
@@ -108,7 +112,7 @@ def _parse_non_utf8_line(line: bytes, where: str) -> dict:
         raise CorruptDumpError(f"{where} holds a line that is not a kcat -J envelope") from exc
 
 
-def _is_utf8(data: bytes | memoryview) -> bool:
+def _is_utf8(data: memoryview) -> bool:
     try:
         str(data, "utf-8")
     except UnicodeDecodeError:
@@ -116,50 +120,75 @@ def _is_utf8(data: bytes | memoryview) -> bool:
     return True
 
 
-def _split_non_utf8(chunk: bytes) -> tuple[bytes, list[bytes]]:
-    """The chunk's UTF-8 lines (as one block, in order) and its other lines. Whole stretches
-    of lines are checked at once and only a stretch that fails is checked line by line: a
+def _blank_non_utf8(buffer: bytearray, size: int) -> list[bytes]:
+    """Takes the lines that are not UTF-8 out of the chunk ``buffer[:size]``: returns them, in
+    order, and leaves spaces in their place (pyarrow's reader skips a blank line). Whole
+    stretches of lines are checked at once and only a stretch that fails line by line: a
     dump's odd lines are few, and a chunk has tens of thousands of lines."""
-    view = memoryview(chunk)
-    good: list[bytes | memoryview] = []
     odd: list[bytes] = []
-    start = 0
-    while start < len(chunk):
-        newline = chunk.find(b"\n", min(start + STRETCH_BYTES, len(chunk)) - 1)
-        end = len(chunk) if newline < 0 else newline + 1
-        stretch = view[start:end]
-        if _is_utf8(stretch):
-            good.append(stretch)
-        else:
-            for line in bytes(stretch).split(b"\n")[: -1 if newline >= 0 else None]:
-                if _is_utf8(line):
-                    good.append(line + b"\n")
-                else:
-                    odd.append(line)
-        start = end
-    return b"".join(good), odd
+    with memoryview(buffer) as view:
+        start = 0
+        while start < size:
+            newline = buffer.find(b"\n", min(start + STRETCH_BYTES, size) - 1, size)
+            end = size if newline < 0 else newline + 1
+            if not _is_utf8(view[start:end]):
+                while start < end:
+                    line_end = buffer.find(b"\n", start, end)
+                    line_end = end if line_end < 0 else line_end
+                    if not _is_utf8(view[start:line_end]):
+                        odd.append(bytes(view[start:line_end]))
+                        view[start:line_end] = b" " * (line_end - start)
+                    start = line_end + 1
+            start = end
+    return odd
 
 
-def _parse_chunk(chunk: bytes, where: str) -> pa.Table:
-    """The chunk's records as one batch. Its non-UTF-8 lines come last, out of file order:
-    the sink takes a batch's read positions as a whole, so a batch must never be split (an
-    earlier slice's positions would pass those lines, and they would pass for loaded)."""
-    if _is_utf8(chunk):
-        return _parse_block(chunk, where)
-    good_block, odd_lines = _split_non_utf8(chunk)
+def _parse_chunk(buffer: bytearray, size: int, where: str) -> pa.Table:
+    """The records of the chunk ``buffer[:size]`` as one batch. Its non-UTF-8 lines come
+    last, out of file order: the sink takes a batch's read positions as a whole, so a batch
+    must never be split (an earlier slice's positions would pass those lines, and they would
+    pass for loaded). The chunk is the reader's to overwrite: its odd lines are blanked."""
+    odd_lines = _blank_non_utf8(buffer, size)
+    with memoryview(buffer) as view:
+        table = _parse_block(view[:size], where)
+    if not odd_lines:
+        return table
     odd = [_parse_non_utf8_line(line, where) for line in odd_lines]
-    odd_table = pa.Table.from_pylist(odd, schema=SOURCE_SCHEMA)
-    if not good_block.strip():  # every line of the chunk had non-UTF-8 bytes
-        return odd_table
-    return pa.concat_tables([_parse_block(good_block, where), odd_table])
+    return pa.concat_tables([table, pa.Table.from_pylist(odd, schema=SOURCE_SCHEMA)])
+
+
+def _read_chunks(handle: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytearray, int]]:
+    """The file in chunks of whole lines: ``chunk_bytes`` and on to the end of that line.
+    A chunk is the first ``size`` bytes of a buffer, valid until the next chunk is asked for:
+    the file is read into the same memory each time, never into fresh pages (which the kernel
+    zeroes and faults in, about as much system time as the parse takes user time)."""
+    buffer = bytearray(chunk_bytes + READ_BYTES)
+    filled = 0  # the file's next bytes are buffer[:filled]
+    at_end = False
+    while filled or not at_end:
+        newline = buffer.find(b"\n", chunk_bytes - 1, filled)
+        if newline < 0 and not at_end:  # read on: up to chunk_bytes, then to a line's end
+            wanted = max(chunk_bytes - filled, READ_BYTES)
+            if filled + wanted > len(buffer):  # a line longer than the buffer: a bigger one
+                buffer = buffer[:filled] + bytes(max(len(buffer), wanted))
+            with memoryview(buffer) as view:
+                read = handle.readinto(view[filled : filled + wanted])
+            filled += read
+            at_end = read == 0
+            continue
+        size = filled if newline < 0 else newline + 1
+        yield buffer, size
+        with memoryview(buffer) as view:  # the next chunk's first bytes, to the front
+            view[: filled - size] = view[size:filled]
+        filled -= size
 
 
 def _read_batches(path: Path, chunk_bytes: int) -> Iterator[tuple[pa.Table, int]]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            if not chunk.endswith(b"\n"):
-                chunk += handle.readline()  # finish the last line
-            yield _parse_chunk(chunk, f"{path} (before byte {handle.tell()})"), handle.tell()
+    position = 0
+    with path.open("rb", buffering=0) as handle:
+        for buffer, size in _read_chunks(handle, chunk_bytes):
+            position += size
+            yield _parse_chunk(buffer, size, f"{path} (before byte {position})"), position
 
 
 _DONE = object()

@@ -477,6 +477,35 @@ def test_messages_of_many_megabytes_and_deep_nesting_land_or_are_rejected(
     assert rejected["reason"].startswith("invalid_json") and "depth" in rejected["reason"]
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 300, 70_000, 32 << 20])
+def test_a_dump_read_in_chunks_of_any_size_lands_each_record_once(
+    settings: Settings, tmp_path: Path, chunk_bytes: int
+):
+    """Chunks end where a line ends past ``chunk_bytes``, read into one buffer the reader
+    reuses: lines far longer than a chunk or than a read, non-UTF-8 lines (blanked in the
+    buffer, parsed apart) beside them, and a last line without its newline. Every record lands
+    or is rejected once, with the bytes it had."""
+    events = [
+        weblog_event(f"e-{o}", "2026-01-30T04:00:01Z", url="/" + "x" * (o % 3) * 100_000)
+        for o in range(9)
+    ]
+    odd = {2: b'{"event_id": "e-2", "url": "/\xff"}', 7: b"\xfe" * 200_000}
+    lines = [envelope_line(WEBLOG, 0, o, odd.get(o, e)) for o, e in enumerate(events)]
+    write_dump(tmp_path / "in" / f"{WEBLOG}.jsonl", [*lines[:-1], lines[-1].rstrip(b"\n")])
+    settings = settings.model_copy(update={"dump_chunk_bytes": chunk_bytes})
+
+    stats = ingest_files(settings, tmp_path / "in", show_progress=False)
+
+    assert (stats.records, stats.rejected) == (9, 2)
+    landed = scan(settings, "weblog_events").sort_by("_kafka_offset")
+    offsets = [0, 1, 3, 4, 5, 6, 8]
+    assert landed["_kafka_offset"].to_pylist() == offsets
+    assert [len(u) for u in landed["url"].to_pylist()] == [1 + o % 3 * 100_000 for o in offsets]
+    rejected = scan(settings, "rejected_messages").sort_by("offset").to_pylist()
+    assert [(r["offset"], r["value"]) for r in rejected] == [(2, odd[2]), (7, odd[7])]
+    assert all(r["reason"].startswith("invalid_utf8") for r in rejected)
+
+
 def test_commits_are_bounded_by_message_bytes_as_well_as_records(
     settings: Settings, tmp_path: Path
 ):
