@@ -28,17 +28,9 @@ REJECTED_NAMES = {
     "_kafka_offset": "offset",
     "_kafka_timestamp": "kafka_timestamp",
 }
-# The CDC records of a batch with their marks, as the CDC select returns them.
-FRESH_CDC_COLUMNS = (
-    "topic",
-    "partition",
-    "offset",
-    "timestamp_ms",
-    "key",
-    "value",
-    "primary_mark",
-    "rejected_mark",
-)
+# What the CDC path reads into Python of the CDC select's records (the batch's columns and
+# the marks).
+FRESH_CDC_COLUMNS = ("topic", "offset", "key", "value", "primary_mark", "rejected_mark")
 # DuckDB scans an Arrow table one record batch per thread: a batch built in one piece (the
 # Kafka source's) is sliced, without copying, into record batches of at most this many rows.
 SCAN_ROWS = 10_000
@@ -74,11 +66,11 @@ class Converted:
             self.tables.setdefault(name, []).append(table.cast(schema))
 
 
-def _micros(ms: int | None) -> int | None:
-    """Kafka timestamp (epoch ms) → microseconds; null outside years 1 to 9999, as in SQL."""
-    if ms is None or not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
-        return None
-    return ms * 1000
+def _kafka_timestamp(ms: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Kafka timestamps (epoch ms) as UTC times; null outside years 1 to 9999, as in SQL."""
+    within = pc.and_(pc.greater_equal(ms, MIN_TIMESTAMP_MS), pc.less_equal(ms, MAX_TIMESTAMP_MS))
+    micros = pc.multiply(pc.if_else(within, ms, None), 1000)
+    return micros.cast(pa.timestamp("us", tz="UTC"))
 
 
 class RecordConverter:
@@ -150,60 +142,67 @@ class RecordConverter:
             converted.keep(REJECTED_TABLE, renamed, self._schemas[REJECTED_TABLE], bad)
 
     def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
-        rows: dict[str, list[tuple]] = {}
-        rejected: list[dict] = []
+        """Judges each CDC record in Python (``parse_cdc``); the columns a record carries as
+        it came (its payload and Kafka coordinates) are taken from ``fresh`` in Arrow."""
+        rows: dict[str, list[tuple]] = {}  # per topic: the parsed columns of its new rows
+        taken: dict[str, list[int]] = {}  # per topic: their records' places in ``fresh``
+        rejected: list[int] = []
+        reasons: list[str] = []
         # Column by column into Python (to_pylist() of the table made a dict per record).
         columns = (fresh[name].to_pylist() for name in FRESH_CDC_COLUMNS)
-        for topic, partition, offset, timestamp_ms, key, value, primary_mark, rejected_mark in zip(
-            *columns, strict=True
+        for index, (topic, offset, key, value, primary_mark, rejected_mark) in enumerate(
+            zip(*columns, strict=True)
         ):
             parsed = parse_cdc(key, value)
             if parsed is None:
                 converted.tombstones += 1
             elif isinstance(parsed, Rejection):
                 if offset >= rejected_mark:
-                    rejected.append(
-                        {
-                            "topic": topic,
-                            "partition": partition,
-                            "offset": offset,
-                            "kafka_timestamp": _micros(timestamp_ms),
-                            "key": key,
-                            "value": value,
-                            "reason": parsed.reason,
-                        }
-                    )
+                    rejected.append(index)
+                    reasons.append(parsed.reason)
                 else:
                     converted.skipped_already_loaded += 1
             elif offset >= primary_mark:
-                rows.setdefault(table_for_topic(topic), []).append(
-                    (
-                        *parsed,
-                        None if key is None else key.decode("utf-8", "replace"),
-                        topic,
-                        partition,
-                        offset,
-                        _micros(timestamp_ms),
-                    )
-                )
+                rows.setdefault(topic, []).append(parsed)
+                taken.setdefault(topic, []).append(index)
             else:
                 converted.skipped_already_loaded += 1
-        for name, table_rows in rows.items():
-            converted.keep(name, self._rows_to_arrow(name, table_rows), self._schemas[name])
+        for topic, topic_rows in rows.items():
+            name = table_for_topic(topic)
+            table = self._cdc_rows(name, topic_rows, fresh.take(taken[topic]))
+            converted.keep(name, table, self._schemas[name])
         if rejected:
-            schema = self._schemas[REJECTED_TABLE]
-            micros_schema = pa.schema(
-                [f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema]
+            records = fresh.take(rejected)
+            table = pa.table(
+                {
+                    "topic": records["topic"],
+                    "partition": records["partition"],
+                    "offset": records["offset"],
+                    "kafka_timestamp": _kafka_timestamp(records["timestamp_ms"]),
+                    "key": records["key"],
+                    "value": records["value"],
+                    "reason": pa.array(reasons, pa.large_string()),
+                }
             )
-            table = pa.Table.from_pylist(rejected, schema=micros_schema)
-            converted.keep(REJECTED_TABLE, table.cast(schema), schema)
+            converted.keep(REJECTED_TABLE, table, self._schemas[REJECTED_TABLE])
 
-    def _rows_to_arrow(self, name: str, rows: list[tuple]) -> pa.Table:
+    def _cdc_rows(self, name: str, rows: list[tuple], records: pa.Table) -> pa.Table:
+        """A CDC table's rows: ``parse_cdc``'s columns, then the records' own."""
         schema = self._schemas[name]
-        arrays = []
-        for values, column in zip(zip(*rows, strict=True), schema, strict=True):
-            if pa.types.is_timestamp(column.type):
-                arrays.append(pa.array(values, pa.int64()).cast(column.type))
-            else:
-                arrays.append(pa.array(values, column.type))
-        return pa.Table.from_arrays(arrays, schema=schema)
+        parsed = [
+            pa.array(values, column.type)
+            for values, column in zip(zip(*rows, strict=True), schema, strict=False)
+        ]
+        keys = [
+            None if key is None else key.decode("utf-8", "replace")
+            for key in records["key"].to_pylist()
+        ]
+        own = [
+            records["value"].cast(pa.large_string()),  # the payload: UTF-8, parse_cdc read it
+            pa.array(keys, pa.large_string()),
+            records["topic"],
+            records["partition"],
+            records["offset"],
+            _kafka_timestamp(records["timestamp_ms"]),
+        ]
+        return pa.Table.from_arrays([*parsed, *own], schema=schema)

@@ -136,7 +136,8 @@ def _key_id(key: bytes | None) -> int | None:
 
 
 def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | None:
-    """A row of the CDC columns up to ``payload``; ``None`` for a tombstone (no data)."""
+    """A row of the CDC columns before ``payload`` (the message itself, and its Kafka
+    columns, are the caller's); ``None`` for a tombstone (no data)."""
     if value is None:
         return None
     doc = _decode_json(value)
@@ -215,5 +216,4 @@ def parse_cdc(key: bytes | None, value: bytes | None) -> tuple | Rejection | Non
         source_pos,
         source_row,
         source_ts_ms,
-        value.decode(),
     )
