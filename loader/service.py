@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from lakehouse.catalog import ensure_raw_tables, open_catalog
-from lakehouse.tables import ALL_TOPICS
+from lakehouse.tables import ALL_TOPICS, WEBLOG_TOPIC
 from loader.file_source import dump_files, read_dump_batches
 from loader.metrics import LoaderMetrics
 from loader.settings import LoaderSettings
@@ -123,6 +123,10 @@ def ingest_files(
             f"no raw table for {', '.join(unknown)}; expected files named after the topics: "
             + ", ".join(f"{t}.jsonl" for t in ALL_TOPICS)
         )
+    # The weblog dump first: DuckDB converts it on both cores while commits are written
+    # beside it. The CDC dumps, converted record by record in Python on one core, come last,
+    # beside the weblog's last commits (the other way round, one core idled through them).
+    files.sort(key=lambda path: path.stem != WEBLOG_TOPIC)
     sink = open_sink(settings, before_commit)
     try:
         return _ingest_files(sink, files, settings, directory, show_progress)
