@@ -123,8 +123,8 @@ def _is_utf8(data: memoryview) -> bool:
 def _blank_non_utf8(buffer: bytearray, size: int) -> list[bytes]:
     """Takes the lines that are not UTF-8 out of the chunk ``buffer[:size]``: returns them, in
     order, and leaves spaces in their place (pyarrow's reader skips a blank line). Whole
-    stretches of lines are checked at once and only a stretch that fails line by line: a
-    dump's odd lines are few, and a chunk has tens of thousands of lines."""
+    stretches of lines are checked at once, and only a stretch that fails is checked line by
+    line: a dump's odd lines are few, and a chunk has tens of thousands of lines."""
     odd: list[bytes] = []
     with memoryview(buffer) as view:
         start = 0
