@@ -152,6 +152,10 @@ def main() -> None:
     if "trino" in engines:
         # The raw tables land in the PostgreSQL catalog (file ingest works against any
         # catalog); DATAPLAT_ENGINE=trino makes dbt build on Trino.
+        # A Trino started minutes before builds up to twice as slowly as one up for an hour
+        # (docs/performance.md): the ratio says little without the server's uptime.
+        info = platform.trino_info() or {}
+        trino_uptime = info.get("uptime", "unknown")
         with dataplat_environment({**platform_env(), "DATAPLAT_ENGINE": "trino"}):
             platform.reset()
             results["trino"] = run_engine(
@@ -198,6 +202,8 @@ def main() -> None:
         "seconds: wall time of each `dataplat` command; Trino's own CPU and memory are those "
         f"of its server process, outside them. Machine: {os.cpu_count()} cores."
     )
+    if "trino" in results:
+        console.print(f"Trino was up {trino_uptime} when its half of the bench started.")
 
 
 if __name__ == "__main__":

@@ -400,18 +400,26 @@ def _trino_admin_connection():
     return connect(**trino_settings().trino_connection, max_attempts=1)
 
 
-def _trino_ready() -> bool:
-    """Started and able to run a query: right after start-up the coordinator's worker may
-    not be registered yet (NO_NODES_AVAILABLE), so /v1/info alone is not enough."""
+def trino_info() -> dict | None:
+    """The coordinator's /v1/info (``nodeVersion``, ``starting``, ``uptime`` as Trino writes
+    it, e.g. "3.20m"); None while it does not answer."""
+    import json
     import ssl
 
     context = ssl.create_default_context(cafile=str(trino_files()["certificate"]))
     try:
         url = f"https://127.0.0.1:{TRINO_PORT}/v1/info"
         with urllib.request.urlopen(url, timeout=2, context=context) as r:
-            if b'"starting":false' not in r.read():
-                return False
-    except OSError:
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _trino_ready() -> bool:
+    """Started and able to run a query: right after start-up the coordinator's worker may
+    not be registered yet (NO_NODES_AVAILABLE), so /v1/info alone is not enough."""
+    info = trino_info()
+    if info is None or info.get("starting") is not False:
         return False
     from requests import RequestException
     from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
