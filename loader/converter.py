@@ -144,8 +144,9 @@ class RecordConverter:
     def _take_cdc(self, fresh: pa.Table, converted: Converted) -> None:
         """Judges each CDC record in Python (``parse_cdc``); the columns a record carries as
         it came (its payload and Kafka coordinates) are taken from ``fresh`` in Arrow."""
-        rows: dict[str, list[tuple]] = {}  # per topic: the parsed columns of its new rows
-        taken: dict[str, list[int]] = {}  # per topic: their records' places in ``fresh``
+        # Per topic: parse_cdc's columns of its new rows, their records' places in ``fresh``
+        # and their keys as text.
+        kept: dict[str, tuple[list[tuple], list[int], list[str | None]]] = {}
         rejected: list[int] = []
         reasons: list[str] = []
         # Column by column into Python (to_pylist() of the table made a dict per record).
@@ -163,13 +164,15 @@ class RecordConverter:
                 else:
                     converted.skipped_already_loaded += 1
             elif offset >= primary_mark:
-                rows.setdefault(topic, []).append(parsed)
-                taken.setdefault(topic, []).append(index)
+                rows, places, keys = kept.setdefault(topic, ([], [], []))
+                rows.append(parsed)
+                places.append(index)
+                keys.append(None if key is None else key.decode("utf-8", "replace"))
             else:
                 converted.skipped_already_loaded += 1
-        for topic, topic_rows in rows.items():
+        for topic, (rows, places, keys) in kept.items():
             name = table_for_topic(topic)
-            table = self._cdc_rows(name, topic_rows, fresh.take(taken[topic]))
+            table = self._cdc_rows(name, rows, keys, fresh.take(places))
             converted.keep(name, table, self._schemas[name])
         if rejected:
             records = fresh.take(rejected)
@@ -186,17 +189,12 @@ class RecordConverter:
             )
             converted.keep(REJECTED_TABLE, table, self._schemas[REJECTED_TABLE])
 
-    def _cdc_rows(self, name: str, rows: list[tuple], records: pa.Table) -> pa.Table:
-        """A CDC table's rows: ``parse_cdc``'s columns, then the records' own."""
+    def _cdc_rows(
+        self, name: str, rows: list[tuple], keys: list[str | None], records: pa.Table
+    ) -> pa.Table:
+        """A CDC table's rows: ``parse_cdc``'s columns, then the records' own (``keys``:
+        their keys as text, in the order of ``records``)."""
         schema = self._schemas[name]
-        parsed = [
-            pa.array(values, column.type)
-            for values, column in zip(zip(*rows, strict=True), schema, strict=False)
-        ]
-        keys = [
-            None if key is None else key.decode("utf-8", "replace")
-            for key in records["key"].to_pylist()
-        ]
         own = [
             records["value"].cast(pa.large_string()),  # the payload: UTF-8, parse_cdc read it
             pa.array(keys, pa.large_string()),
@@ -204,5 +202,10 @@ class RecordConverter:
             records["partition"],
             records["offset"],
             _kafka_timestamp(records["timestamp_ms"]),
+        ]
+        parsed_fields = [schema.field(i) for i in range(len(schema) - len(own))]
+        parsed = [
+            pa.array(values, field.type)
+            for values, field in zip(zip(*rows, strict=True), parsed_fields, strict=True)
         ]
         return pa.Table.from_arrays([*parsed, *own], schema=schema)
