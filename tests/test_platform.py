@@ -160,7 +160,8 @@ def test_trino_tables_carry_the_models_descriptions_as_comments(platform_home: K
     (dbt_project/macros/trino_comments.sql). The two builds of the fixture (tables created,
     then an incremental run over them) wrote no COMMENT statement, since nothing differed;
     a column comment that differs (as after a description's edit) is written back by the
-    model's next incremental run, and it alone."""
+    model's next incremental run, and it alone. That run sets DATAPLAT_TRINO_THREADS, which
+    reaches dbt's profile (the fixture's builds ran with the default 2)."""
     settings = TransformSettings(home=platform_home.home)
     logs_dir = platform_home.home / "logs"
     manifest = json.loads(dbt_manifest_path(settings).read_text())
@@ -177,6 +178,7 @@ def test_trino_tables_carry_the_models_descriptions_as_comments(platform_home: K
 
     assert "create or replace table" in issued() or "create table" in issued()
     assert "comment on column" not in issued() and "comment on table" not in issued()
+    assert "concurrency: 2 threads" in issued() and "concurrency: 3 threads" not in issued()
 
     connection = connect(**platform.trino_settings("transform").trino_connection,
                          catalog=settings.trino_catalog)  # fmt: skip
@@ -185,7 +187,9 @@ def test_trino_tables_carry_the_models_descriptions_as_comments(platform_home: K
         cursor = connection.cursor()
         cursor.execute(f"comment on column marts.{mart}.{stale_column} is 'stale'")
         cursor.fetchall()
-        run_cli("transform", "--select", mart, env=platform_home.env)
+        run_cli("transform", "--select", mart,
+                env={**platform_home.env, "DATAPLAT_TRINO_THREADS": "3"})  # fmt: skip
+        assert "concurrency: 3 threads" in issued()
         schemas = ", ".join(sorted({f"'{schema}'" for schema, _ in expected}))
         cursor.execute(
             "select table_schema, table_name, column_name, comment from information_schema.columns"

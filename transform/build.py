@@ -120,6 +120,7 @@ def dbt_environment(settings: TransformSettings) -> dict[str, str]:
         "DATAPLAT_TRINO_PORT": str(address["port"]),
         "DATAPLAT_TRINO_USER": settings.trino_user,
         "DATAPLAT_TRINO_CATALOG": settings.trino_catalog,
+        "DATAPLAT_TRINO_THREADS": str(settings.trino_threads),
     }
     if settings.trino_password is not None:
         environment["DATAPLAT_TRINO_PASSWORD"] = settings.trino_password.get_secret_value()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from lakehouse.settings import (
     DBT_PROJECT_DIR,
@@ -25,6 +25,11 @@ class TransformSettings(EngineSettings):
     # the test suite's homes) never write the same files.
     dbt_target_dir: Path | None = None
     duckdb_path: Path | None = None
+    # dbt's threads on Trino: statements that run at once, each may hold up to Trino's
+    # query.max-memory-per-node. With Trino on the same 2 cores, 4 were no faster than 2 on
+    # the 2,000,000-event day and 0-10 % faster on small days (docs/performance.md); more
+    # where Trino has cores of its own.
+    trino_threads: int = Field(2, ge=1)
 
     @model_validator(mode="after")
     def _fill_build_default(self) -> TransformSettings:
