@@ -27,8 +27,8 @@ class TransformSettings(EngineSettings):
     duckdb_path: Path | None = None
     # dbt's threads on Trino: statements that run at once, each may hold up to Trino's
     # query.max-memory-per-node. With Trino on the same 2 cores, 4 were no faster than 2 on
-    # the 2,000,000-event day and 0-10 % faster on small days (docs/performance.md); more
-    # where Trino has cores of its own.
+    # the 2,000,000-event day, and within the spread of identical runs on 3 days
+    # (docs/performance.md); more where Trino has cores of its own.
     trino_threads: int = Field(2, ge=1)
 
     @model_validator(mode="after")
