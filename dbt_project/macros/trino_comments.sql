@@ -45,9 +45,13 @@
 
 {#- The columns of a query, in order: (name, Trino type) pairs, from one planning round trip
     that reads no rows: the root (Output) node of Trino's JSON plan names the columns and lists
-    their types in the same order. -#}
+    their types in the same order. The plan is of the query under `limit 0`, which Trino's
+    optimizer turns into an empty result at once: the same columns and types, planned in about
+    half the time of the query itself (every model compared: the same columns and types;
+    2.7 s against 4.7 s summed over the 61). -#}
 {% macro query_column_types(sql) -%}
-    {%- set plan = fromjson(run_query('explain (type logical, format json)\n' ~ sql).rows[0][0]) -%}
+    {%- set plan_sql = 'explain (type logical, format json)\nselect * from (\n' ~ sql ~ '\n) limit 0' -%}
+    {%- set plan = fromjson(run_query(plan_sql).rows[0][0]) -%}
     {%- set listed = plan.get('descriptor', {}).get('columnNames', '') -%}
     {%- set names = listed[1:-1].split(', ') if listed.startswith('[') else [] -%}
     {%- set types = plan.get('outputs', []) | map(attribute='type') | list -%}
