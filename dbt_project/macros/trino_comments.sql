@@ -46,9 +46,9 @@
 {#- The columns of a query, in order: (name, Trino type) pairs, from one planning round trip
     that reads no rows: the root (Output) node of Trino's JSON plan names the columns and lists
     their types in the same order. The plan is of the query under `limit 0`, which Trino's
-    optimizer turns into an empty result at once: the same columns and types, planned in about
-    half the time of the query itself (every model compared: the same columns and types;
-    2.7 s against 4.7 s summed over the 61). -#}
+    optimizer turns into an empty result at once: the same columns and types for every one of
+    the 61 models, planned in about half the time of the query itself (2.7 s against 4.7 s
+    summed over them). -#}
 {% macro query_column_types(sql) -%}
     {%- set plan_sql = 'explain (type logical, format json)\nselect * from (\n' ~ sql ~ '\n) limit 0' -%}
     {%- set plan = fromjson(run_query(plan_sql).rows[0][0]) -%}
