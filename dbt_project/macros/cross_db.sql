@@ -33,16 +33,28 @@
 {% macro default__timestamp_tz_literal(text) -%}cast('{{ text }}' as timestamp(6) with time zone){%- endmacro %}
 {% macro duckdb__timestamp_tz_literal(text) -%}cast('{{ text }}' as timestamptz){%- endmacro %}
 
-{#- A scalar of a JSON object held as text, as text (null when absent or JSON null). -#}
-{% macro json_text(json_col, field) -%}{{ return(adapter.dispatch('json_text', 'dataplat')(json_col, field)) }}{%- endmacro %}
-{% macro default__json_text(json_col, field) -%}json_extract_scalar({{ json_col }}, '$.{{ field }}'){%- endmacro %}
-{% macro duckdb__json_text(json_col, field) -%}json_extract_string({{ json_col }}, '$.{{ field }}'){%- endmacro %}
+{#- A JSON object held as text, made ready for json_text and json_value to read its fields.
+    On Trino it is parsed once into a map from field name to JSON value: a row's text is
+    parsed once however many fields are read, and Trino's compiled code holds no JSON path
+    (a path is a constant Trino cannot match between queries, so every query compiled the
+    shop models' code anew: docs/performance.md). Text that is not one JSON object gives no
+    fields (null) rather than an error. On DuckDB the text itself, read by its JSON functions. -#}
+{% macro json_fields(json_col) -%}{{ return(adapter.dispatch('json_fields', 'dataplat')(json_col)) }}{%- endmacro %}
+{% macro default__json_fields(json_col) -%}try(cast(json_parse({{ json_col }}) as map(varchar, json))){%- endmacro %}
+{% macro duckdb__json_fields(json_col) -%}{{ json_col }}{%- endmacro %}
 
-{#- A field of a JSON object held as text, as the JSON the producer sent: '"x"' for a string,
-    '5' for a number, 'null' for JSON null, null when absent. Its type shows in its text. -#}
-{% macro json_value(json_col, field) -%}{{ return(adapter.dispatch('json_value', 'dataplat')(json_col, field)) }}{%- endmacro %}
-{% macro default__json_value(json_col, field) -%}json_format(json_extract({{ json_col }}, '$.{{ field }}')){%- endmacro %}
-{% macro duckdb__json_value(json_col, field) -%}cast(json_extract({{ json_col }}, '$.{{ field }}') as varchar){%- endmacro %}
+{#- A scalar field, as text (null when absent, JSON null, an object or an array), of fields
+    as json_fields gives them. -#}
+{% macro json_text(fields, field) -%}{{ return(adapter.dispatch('json_text', 'dataplat')(fields, field)) }}{%- endmacro %}
+{% macro default__json_text(fields, field) -%}try_cast(element_at({{ fields }}, '{{ field }}') as varchar){%- endmacro %}
+{% macro duckdb__json_text(fields, field) -%}json_extract_string({{ fields }}, '$.{{ field }}'){%- endmacro %}
+
+{#- A field, as the JSON the producer sent: '"x"' for a string, '5' for a number, 'null' for
+    JSON null, null when absent; of fields as json_fields gives them. Its type shows in its
+    text. -#}
+{% macro json_value(fields, field) -%}{{ return(adapter.dispatch('json_value', 'dataplat')(fields, field)) }}{%- endmacro %}
+{% macro default__json_value(fields, field) -%}json_format(element_at({{ fields }}, '{{ field }}')){%- endmacro %}
+{% macro duckdb__json_value(fields, field) -%}cast(json_extract({{ fields }}, '$.{{ field }}') as varchar){%- endmacro %}
 
 {#- Whether a text matches a regular expression as a whole. -#}
 {% macro matches_fully(text, pattern) -%}{{ return(adapter.dispatch('matches_fully', 'dataplat')(text, pattern)) }}{%- endmacro %}

@@ -28,13 +28,25 @@
 
 {% macro shop_required_columns() -%}{{ return(['mall_id']) }}{%- endmacro %}
 
+{#- The readers take a row's fields as json_fields (cross_db.sql) makes them of `after`. -#}
+
 {#- A JSON integer that fits 64 bits, as bigint; null for anything else. -#}
-{% macro shop_integer(json_col, field) -%}
-    {{ shop_integer_value(json_value(json_col, field)) }}
+{% macro shop_integer(fields, field) -%}
+    {{ shop_integer_value(json_value(fields, field)) }}
 {%- endmacro %}
 
 {#- The same, of a field's JSON text taken out already (json_value). -#}
-{% macro shop_integer_value(value) -%}
+{% macro shop_integer_value(value) -%}{{ return(adapter.dispatch('shop_integer_value', 'dataplat')(value)) }}{%- endmacro %}
+
+{#- Trino writes a JSON value back as JSON (json_format): an integer as its digits alone,
+    after a minus sign if negative; any other number with a point or an exponent, a string
+    in quotes. Its cast to bigint takes digits alone and fails past 64 bits, so the cast is
+    the test. (A pattern as on DuckDB would be a constant Trino cannot match between
+    queries, compiled anew in every one.) -#}
+{% macro default__shop_integer_value(value) -%}try_cast({{ value }} as bigint){%- endmacro %}
+
+{#- DuckDB's cast takes '12.5' (as 13) and ' 7': digits alone first. -#}
+{% macro duckdb__shop_integer_value(value) -%}
     case
         when {{ matches_fully(value, '-?[0-9]{1,19}') }}
         then try_cast({{ value }} as bigint)
@@ -43,12 +55,12 @@
 
 {#- Epoch milliseconds (UTC) within years 1 to 9999, as Asia/Seoul wall-clock time; null for
     anything else. -#}
-{% macro shop_datetime_kst(json_col, field) -%}
-    {{ epoch_ms_to_kst(shop_epoch_ms(json_col, field)) }}
+{% macro shop_datetime_kst(fields, field) -%}
+    {{ epoch_ms_to_kst(shop_epoch_ms(fields, field)) }}
 {%- endmacro %}
 
-{% macro shop_epoch_ms(json_col, field) -%}
-    {{ shop_epoch_ms_value(json_value(json_col, field)) }}
+{% macro shop_epoch_ms(fields, field) -%}
+    {{ shop_epoch_ms_value(json_value(fields, field)) }}
 {%- endmacro %}
 
 {% macro shop_epoch_ms_value(value) -%}
@@ -59,8 +71,8 @@
 {%- endmacro %}
 
 {#- A JSON string, as text; null for anything else. -#}
-{% macro shop_text(json_col, field) -%}
-    case when {{ shop_is_string(json_value(json_col, field)) }} then {{ json_text(json_col, field) }} end
+{% macro shop_text(fields, field) -%}
+    case when {{ shop_is_string(json_value(fields, field)) }} then {{ json_text(fields, field) }} end
 {%- endmacro %}
 
 {#- Whether a field's JSON text is a JSON string (then shop_text reads it). -#}

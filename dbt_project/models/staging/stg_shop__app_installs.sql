@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'app_installs' and read_as = 'current state'
 ),
@@ -16,10 +16,10 @@ unreadable_rows as (
 
 select
     id as install_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_text('after', 'device_id') }} as device_id,
-    {{ shop_text('after', 'platform') }} as platform,
-    {{ shop_datetime_kst('after', 'installed_at') }} as installed_at_kst,
-    {{ shop_datetime_kst('after', 'uninstalled_at') }} as uninstalled_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_text('after_fields', 'device_id') }} as device_id,
+    {{ shop_text('after_fields', 'platform') }} as platform,
+    {{ shop_datetime_kst('after_fields', 'installed_at') }} as installed_at_kst,
+    {{ shop_datetime_kst('after_fields', 'uninstalled_at') }} as uninstalled_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -5,7 +5,7 @@ with
 inserts as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'cart_items' and read_as = 'insert history'
 ),
@@ -18,9 +18,9 @@ unreadable_inserts as (
 
 select
     id as cart_item_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_integer('after', 'member_id') }} as member_id,
-    {{ shop_integer('after', 'product_id') }} as product_id,
-    {{ shop_datetime_kst('after', 'added_at') }} as added_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_integer('after_fields', 'member_id') }} as member_id,
+    {{ shop_integer('after_fields', 'product_id') }} as product_id,
+    {{ shop_datetime_kst('after_fields', 'added_at') }} as added_at_kst
 from inserts
 where id not in (select unreadable_inserts.row_id from unreadable_inserts)

@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'cart_items' and read_as = 'current state'
 ),
@@ -16,10 +16,10 @@ unreadable_rows as (
 
 select
     id as cart_item_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_integer('after', 'member_id') }} as member_id,
-    {{ shop_integer('after', 'product_id') }} as product_id,
-    {{ shop_integer('after', 'quantity') }} as quantity,
-    {{ shop_datetime_kst('after', 'added_at') }} as added_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_integer('after_fields', 'member_id') }} as member_id,
+    {{ shop_integer('after_fields', 'product_id') }} as product_id,
+    {{ shop_integer('after_fields', 'quantity') }} as quantity,
+    {{ shop_datetime_kst('after_fields', 'added_at') }} as added_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'coupons' and read_as = 'current state'
 ),
@@ -16,11 +16,11 @@ unreadable_rows as (
 
 select
     id as coupon_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_integer('after', 'member_id') }} as member_id,
-    {{ shop_text('after', 'campaign') }} as campaign,
-    {{ shop_datetime_kst('after', 'issued_at') }} as issued_at_kst,
-    {{ shop_datetime_kst('after', 'used_at') }} as used_at_kst,
-    {{ shop_datetime_kst('after', 'expires_at') }} as expires_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_integer('after_fields', 'member_id') }} as member_id,
+    {{ shop_text('after_fields', 'campaign') }} as campaign,
+    {{ shop_datetime_kst('after_fields', 'issued_at') }} as issued_at_kst,
+    {{ shop_datetime_kst('after_fields', 'used_at') }} as used_at_kst,
+    {{ shop_datetime_kst('after_fields', 'expires_at') }} as expires_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -6,7 +6,12 @@
 with
 
 rows_in_use as (
-    select * from {{ ref('base_shop__rows_in_use') }}
+    select
+        table_name,
+        id,
+        read_as,
+        {{ json_fields('after') }} as after_fields
+    from {{ ref('base_shop__rows_in_use') }}
 ),
 
 {#- One pass over each table's rows: every checked column of a row becomes a row of its own
@@ -35,7 +40,8 @@ rows_in_use as (
             checked_columns.column_name,
             case checked_columns.column_name
                 {%- for column_name in columns %}
-                when '{{ column_name }}' then {{ json_value('rows_in_use.after', column_name) }}
+                when '{{ column_name }}'
+                    then {{ json_value('rows_in_use.after_fields', column_name) }}
                 {%- endfor %}
             end as sent_value
         from rows_in_use

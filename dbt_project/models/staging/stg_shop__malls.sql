@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'malls' and read_as = 'current state'
 ),
@@ -16,9 +16,9 @@ unreadable_rows as (
 
 select
     id as mall_id,
-    {{ shop_text('after', 'name') }} as mall_name,
-    {{ shop_text('after', 'plan') }} as plan,
-    {{ shop_text('after', 'status') }} as status,
-    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst
+    {{ shop_text('after_fields', 'name') }} as mall_name,
+    {{ shop_text('after_fields', 'plan') }} as plan,
+    {{ shop_text('after_fields', 'status') }} as status,
+    {{ shop_datetime_kst('after_fields', 'created_at') }} as created_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

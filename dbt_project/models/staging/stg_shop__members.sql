@@ -4,7 +4,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'members' and read_as = 'current state'
 ),
@@ -17,8 +17,8 @@ unreadable_rows as (
 
 select
     id as member_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_text('after', 'status') }} as status,
-    {{ shop_datetime_kst('after', 'joined_at') }} as joined_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_text('after_fields', 'status') }} as status,
+    {{ shop_datetime_kst('after_fields', 'joined_at') }} as joined_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

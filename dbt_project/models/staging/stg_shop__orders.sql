@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'orders' and read_as = 'current state'
 ),
@@ -16,12 +16,12 @@ unreadable_rows as (
 
 select
     id as order_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_integer('after', 'member_id') }} as member_id,
-    {{ shop_text('after', 'status') }} as status,
-    {{ shop_integer('after', 'total_amount') }} as total_amount,
-    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst,
-    {{ shop_datetime_kst('after', 'paid_at') }} as paid_at_kst,
-    {{ shop_datetime_kst('after', 'updated_at') }} as updated_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_integer('after_fields', 'member_id') }} as member_id,
+    {{ shop_text('after_fields', 'status') }} as status,
+    {{ shop_integer('after_fields', 'total_amount') }} as total_amount,
+    {{ shop_datetime_kst('after_fields', 'created_at') }} as created_at_kst,
+    {{ shop_datetime_kst('after_fields', 'paid_at') }} as paid_at_kst,
+    {{ shop_datetime_kst('after_fields', 'updated_at') }} as updated_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)

@@ -3,7 +3,7 @@ with
 current_rows as (
     select
         id,
-        after
+        {{ json_fields('after') }} as after_fields
     from {{ ref('base_shop__rows_in_use') }}
     where table_name = 'products' and read_as = 'current state'
 ),
@@ -16,10 +16,10 @@ unreadable_rows as (
 
 select
     id as product_id,
-    {{ shop_integer('after', 'mall_id') }} as mall_id,
-    {{ shop_text('after', 'name') }} as product_name,
-    {{ shop_integer('after', 'price') }} as price,
-    {{ shop_text('after', 'status') }} as status,
-    {{ shop_datetime_kst('after', 'created_at') }} as created_at_kst
+    {{ shop_integer('after_fields', 'mall_id') }} as mall_id,
+    {{ shop_text('after_fields', 'name') }} as product_name,
+    {{ shop_integer('after_fields', 'price') }} as price,
+    {{ shop_text('after_fields', 'status') }} as status,
+    {{ shop_datetime_kst('after_fields', 'created_at') }} as created_at_kst
 from current_rows
 where id not in (select unreadable_rows.row_id from unreadable_rows)
