@@ -40,9 +40,9 @@
 
 {#- Trino writes a JSON value back as JSON (json_format): an integer as its digits alone,
     after a minus sign if negative; any other number with a point or an exponent, a string
-    in quotes. Its cast to bigint takes digits alone and fails past 64 bits, so the cast is
-    the test. (A pattern as on DuckDB would be a constant Trino cannot match between
-    queries, compiled anew in every one.) -#}
+    in quotes. Its cast to bigint refuses a point, an exponent, quotes and more than 64 bits,
+    so on that text the cast is the test. (A pattern as on DuckDB would be a constant Trino
+    cannot match between queries, compiled anew in every one.) -#}
 {% macro default__shop_integer_value(value) -%}try_cast({{ value }} as bigint){%- endmacro %}
 
 {#- DuckDB's cast takes '12.5' (as 13) and ' 7': digits alone first. -#}
