@@ -15,7 +15,8 @@ and a manual `dataplat transform` build it. Then seconds per model of the transf
 (bench/model_times.py), and on Trino the Iceberg snapshots each incremental model gained in
 each of the last two runs, with the data files they dropped and the delete files they wrote.
 The Trino half RESETS THE PLATFORM (Iceberg catalog, warehouse, topics) first: never run it
-while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir.
+while something else (tests/test_platform.py) uses the servers. Dumps are kept in --workdir,
+moved into two folders: all but the last hour, the last hour.
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ import json
 import os
 import re
 import shutil
+import time
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from rich.table import Table
 
 from bench.common import Phase, console, dump_records, run_phase
 from bench.kafka_loader import (
     dataplat_environment,
+    dumps_folder,
     generate_dumps,
     platform_env,
     require_platform,
@@ -46,6 +52,7 @@ from bench.model_times import (
     snapshot_summaries,
 )
 from infra import platform
+from loader.file_source import dump_files
 from transform.settings import TransformSettings
 
 ENGINES = {"duckdb": "DuckDB (embedded)", "trino": "Trino (platform)"}
@@ -63,6 +70,7 @@ TRANSFORMS = {1: "full", 2: "nothing-new", 4: "hourly", 5: "whole-after-hourly"}
 # in that schedule's DAG: dbt's "cautious" indirect selection).
 HOURLY_RUN = (["transform", "--select", "+tag:hourly"], {"DBT_INDIRECT_SELECTION": "cautious"})
 WHOLE_RUN = (["transform"], {})
+ARRIVAL = re.compile(rb'"ts":(\d+)')
 
 
 @dataclass
@@ -75,31 +83,67 @@ class EngineRun:
     snapshots: list[tuple[dict[str, list[dict]], dict[str, list[dict]]]]
 
 
-def split_last_hour(dumps: Path, days: int, out: Path) -> Path:
-    """A copy of the dumps without the records that reached Kafka last (kcat's ``ts``, the
-    arrival time; the generator writes each topic in arrival order), as many as an average
-    hour of the data set brings: 1/(24 * days) of them. Ingesting the whole dumps afterwards
-    lands only those: the loader skips offsets it has landed."""
-    if (out / "_manifest.json").exists():
-        return out
-    arrival = re.compile(rb'"ts":(\d+)')
-    paths = sorted(dumps.glob("*.jsonl"))
-    times = {path: [int(m[1]) if (m := arrival.search(line)) else 0
-                    for line in path.read_bytes().splitlines()] for path in paths}  # fmt: skip
-    every = sorted(ts for found in times.values() for ts in found)
-    cutoff = every[-max(1, len(every) // (24 * days))]
-    out.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        lines = path.read_bytes().splitlines(keepends=True)
-        # From the first record past the cutoff on (a line without ts keeps its place).
-        keep = next((i for i, ts in enumerate(times[path]) if ts >= cutoff), len(lines))
-        (out / path.name).write_bytes(b"".join(lines[:keep]))
-    shutil.copy(dumps / "_manifest.json", out / "_manifest.json")
-    return out
+def _arrivals(path: Path) -> tuple[array, array]:
+    """Each line's arrival time (kcat's ``ts``; 0 for a line without one) and the byte
+    where the line starts, read line by line (a dump may be larger than memory)."""
+    times, starts = array("q"), array("q")
+    position = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            found = ARRIVAL.search(line)
+            times.append(int(found[1]) if found else 0)
+            starts.append(position)
+            position += len(line)
+    return times, starts
+
+
+def split_folders(dumps: Path) -> tuple[Path, Path]:
+    """The folders split_last_hour moves the dumps into."""
+    return dumps.with_name(dumps.name + "-but-1h"), dumps.with_name(dumps.name + "-last-1h")
+
+
+def split_last_hour(dumps: Path, days: int) -> tuple[Path, Path]:
+    """Splits the generated dumps into every record but those that reached Kafka last, and
+    those: as many as an average hour of the data set brings, 1/(24 * days) of them (the
+    generator writes each topic in arrival order). Returns the two folders,
+    ``<dumps>-but-1h`` and ``<dumps>-last-1h``; ingesting them in that order lands the whole
+    data set. The dumps are moved, not copied (the 80,000,000-event day's are 51 GB): the
+    last hour's lines are copied out, each dump truncated before them, the folder renamed.
+    Each folder keeps the generator's manifest, which counts the whole set."""
+    heads, last_hour = split_folders(dumps)
+    if (last_hour / "_manifest.json").exists():
+        return heads, last_hour
+    marker = dumps / "_splitting"
+    if marker.exists():
+        raise RuntimeError(f"an earlier split of {dumps} stopped halfway: delete it and re-run")
+    scanned = {path: _arrivals(path) for path in dump_files(dumps)}
+    every = pa.concat_arrays([pa.array(times, pa.int64()) for times, _ in scanned.values()])
+    latest = pc.select_k_unstable(every, max(1, len(every) // (24 * days)), [("", "descending")])
+    cutoff = pc.min(pc.take(every, latest)).as_py()
+    partial = last_hour.with_name(last_hour.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    cuts = {}
+    for path, (times, starts) in scanned.items():
+        # From the first record at or past the cutoff on (a line without ts keeps its place).
+        first = pc.index(pc.greater_equal(pa.array(times, pa.int64()), cutoff), True).as_py()
+        cuts[path] = starts[first] if first >= 0 else path.stat().st_size
+        with path.open("rb") as source, (partial / path.name).open("wb") as tail:
+            source.seek(cuts[path])
+            shutil.copyfileobj(source, tail, 1 << 24)
+    marker.touch()
+    for path, cut in cuts.items():
+        os.truncate(path, cut)
+    marker.unlink()
+    shutil.copy(dumps / "_manifest.json", partial / "_manifest.json")
+    shutil.rmtree(heads, ignore_errors=True)  # a copy an earlier version of this bench made
+    dumps.rename(heads)
+    partial.rename(last_hour)
+    return heads, last_hour
 
 
 def run_engine(
-    dumps: Path, without_last_hour: Path, home: Path, *, count_snapshots: bool
+    without_last_hour: Path, last_hour: Path, home: Path, *, count_snapshots: bool
 ) -> EngineRun:
     """The phases (PHASES), with the settings in os.environ."""
     shutil.rmtree(home, ignore_errors=True)
@@ -112,7 +156,7 @@ def run_engine(
     phases.append(run_phase(PHASES[2], ["transform"], home))
     results.append(run_results(settings))
     tables = incremental_tables(settings) if count_snapshots else []
-    phases.append(run_phase(PHASES[3], ["ingest", "--from-dir", str(dumps)], home))
+    phases.append(run_phase(PHASES[3], ["ingest", "--from-dir", str(last_hour)], home))
     snapshots = []
     for phase, (args, env) in ((4, HOURLY_RUN), (5, WHOLE_RUN)):
         before = snapshot_summaries(settings, tables)
@@ -138,16 +182,20 @@ def main() -> None:
     workdir = args.workdir.resolve()
     engines = [args.only] if args.only else list(ENGINES)
     results: dict[str, EngineRun] = {}
-    with dataplat_environment({}):
-        dumps = generate_dumps(workdir, args.events_per_day, args.days, args.malls, 1)
-    without_last_hour = split_last_hour(dumps, args.days, dumps.with_name(dumps.name + "-but-1h"))
+    dumps = dumps_folder(workdir, args.events_per_day, args.days, args.malls, 1)
+    if not (split_folders(dumps)[1] / "_manifest.json").exists():
+        with dataplat_environment({}):
+            generate_dumps(workdir, args.events_per_day, args.days, args.malls, 1)
+    started = time.perf_counter()
+    without_last_hour, last_hour = split_last_hour(dumps, args.days)
+    console.print(f"dumps split at their last hour in {time.perf_counter() - started:,.1f} s")
     if "trino" in engines:
         require_platform()  # before the long embedded half, not after it
     if "duckdb" in engines:
         # No DATAPLAT_* setting but the home run_phase sets: every default is embedded.
         with dataplat_environment({}):
             results["duckdb"] = run_engine(
-                dumps, without_last_hour, workdir / "embedded", count_snapshots=False
+                without_last_hour, last_hour, workdir / "embedded", count_snapshots=False
             )
     if "trino" in engines:
         # The raw tables land in the PostgreSQL catalog (file ingest works against any
@@ -159,10 +207,11 @@ def main() -> None:
         with dataplat_environment({**platform_env(), "DATAPLAT_ENGINE": "trino"}):
             platform.reset()
             results["trino"] = run_engine(
-                dumps, without_last_hour, workdir / "platform", count_snapshots=True
+                without_last_hour, last_hour, workdir / "platform", count_snapshots=True
             )
 
-    records = dump_records(dumps)
+    landed = dump_records(without_last_hour)
+    records = landed + dump_records(last_hour)
     table = Table(title=f"{args.days} day(s), {records:,} records: seconds per phase and engine")
     table.add_column("phase")
     for engine in engines:
@@ -176,7 +225,6 @@ def main() -> None:
             row.append(f"{seconds[1] / seconds[0]:,.2f}x")
         table.add_row(*row)
     console.print(table)
-    landed = dump_records(without_last_hour)
     for engine in engines:
         ingest = results[engine].phases[0]
         console.print(f"{ENGINES[engine]}: ingest {landed / ingest.seconds:,.0f} records/s")

@@ -67,9 +67,14 @@ def require_platform() -> None:
             ) from None
 
 
+def dumps_folder(workdir: Path, events: int, days: int, malls: int, seed: int) -> Path:
+    """Where the data set for these arguments is generated."""
+    return workdir / f"dumps-{events}x{days}d-{malls}m-seed{seed}"
+
+
 def generate_dumps(workdir: Path, events: int, days: int, malls: int, seed: int) -> Path:
     """The generated data set for these arguments, generated once and then reused."""
-    dumps = workdir / f"dumps-{events}x{days}d-{malls}m-seed{seed}"
+    dumps = dumps_folder(workdir, events, days, malls, seed)
     if not (dumps / "_manifest.json").exists():
         phase = run_phase(
             "generate",
