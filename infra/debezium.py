@@ -50,7 +50,9 @@ from infra.platform import (
     _wait,
 )
 
-PORT = int(os.environ.get("DATAPLAT_PLATFORM_CONNECT_PORT", "8083"))
+# The compose file publishes its Connect on the default port (tests/test_compose.py).
+DEFAULT_PORT = 8083
+PORT = int(os.environ.get("DATAPLAT_PLATFORM_CONNECT_PORT", DEFAULT_PORT))
 DEBEZIUM_VERSION = "3.6.1.Final"
 CONNECTOR = "shop-cdc"
 WORK = RUN / "connect"
