@@ -57,7 +57,6 @@ DEBEZIUM_VERSION = "3.6.1.Final"
 CONNECTOR = "shop-cdc"
 WORK = RUN / "connect"
 PLUGINS = CACHE / f"kafka-connect-plugins-debezium-{DEBEZIUM_VERSION}"
-CDC_PARTITIONS = 2  # per shop topic, as the generated data sets have them
 
 
 def fetch_debezium() -> tuple:
@@ -74,7 +73,7 @@ def ensure_cdc_topics() -> None:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
-    from lakehouse.tables import CDC_TOPICS, CONTRACT_TOPIC_CONFIG
+    from lakehouse.tables import CDC_PARTITIONS, CDC_TOPICS, CONTRACT_TOPIC_CONFIG
 
     admin = _kafka_admin()
     existing = admin.list_topics(timeout=30).topics

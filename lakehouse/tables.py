@@ -24,6 +24,9 @@ WEBLOG_TOPIC = "weblog.events"
 CDC_TABLES = ("malls", "members", "products", "orders", "cart_items", "coupons", "app_installs")
 CDC_TOPICS = tuple(f"shop.{name}" for name in CDC_TABLES)
 ALL_TOPICS = (WEBLOG_TOPIC, *CDC_TOPICS)
+# Partitions per shop topic: the generated data sets have this many, and the platform makes
+# Debezium's topics with as many (the weblog's count is the generator's own choice).
+CDC_PARTITIONS = 2
 # The contract topics keep everything (no time or size retention), whoever makes them
 # (`dataplat publish`, the platform script for Debezium): replayed records keep their dumped
 # timestamps, often older than the broker's default 7 days, and the shop topics can be

@@ -28,14 +28,14 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from lakehouse.tables import ALL_TOPICS, CDC_PARTITIONS, CDC_TABLES, WEBLOG_TOPIC
+
 KST_OFFSET_MS = 9 * 3_600_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-WEBLOG = "weblog.events"
+WEBLOG = WEBLOG_TOPIC
 PARTITIONS = {WEBLOG: 4}
-CDC_PARTITIONS = 2
-CDC_TABLES = ("malls", "members", "products", "orders", "cart_items", "coupons", "app_installs")
-TOPICS = (WEBLOG, *(f"shop.{t}" for t in CDC_TABLES))
+TOPICS = ALL_TOPICS
 
 # Shares of faults and behaviours (of weblog events unless said otherwise).
 RETRY_SHARE = 0.015

@@ -21,6 +21,7 @@ from api.settings import ApiSettings
 from infra import debezium, platform, shop_database
 from infra.credentials import KAFKA_USERS, MARIADB_USERS
 from lakehouse.settings import MaintenanceSettings
+from lakehouse.tables import CDC_PARTITIONS
 from loader.settings import LoaderSettings
 from orchestration.settings import OrchestrationSettings
 from sampledata.shop_simulator import ShopDatabaseSettings
@@ -276,7 +277,7 @@ def test_compose_kafka_grants_creates_the_shop_topics_as_infra_debezium_does():
 
     _, environment = _kafka_grants_script()
     assert environment["CDC_TOPICS"].split() == list(CDC_TOPICS)
-    assert int(environment["CDC_PARTITIONS"]) == debezium.CDC_PARTITIONS
+    assert int(environment["CDC_PARTITIONS"]) == CDC_PARTITIONS
     created = list(_kafka_grants_commands("kafka-topics.sh"))
     assert len(created) == 1
     command, topics = created[0]
