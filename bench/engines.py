@@ -114,8 +114,10 @@ def split_last_hour(dumps: Path, days: int) -> tuple[Path, Path]:
     if (last_hour / "_manifest.json").exists():
         return heads, last_hour
     marker = dumps / "_splitting"
-    if marker.exists():
-        raise RuntimeError(f"an earlier split of {dumps} stopped halfway: delete it and re-run")
+    if marker.exists() or (heads / "_splitting").exists():
+        raise RuntimeError(
+            f"an earlier split of {dumps} stopped halfway: delete {dumps}* and re-run"
+        )
     scanned = {path: _arrivals(path) for path in dump_files(dumps)}
     every = pa.concat_arrays([pa.array(times, pa.int64()) for times, _ in scanned.values()])
     latest = pc.select_k_unstable(every, max(1, len(every) // (24 * days)), [("", "descending")])
@@ -131,14 +133,15 @@ def split_last_hour(dumps: Path, days: int) -> tuple[Path, Path]:
         with path.open("rb") as source, (partial / path.name).open("wb") as tail:
             source.seek(cuts[path])
             shutil.copyfileobj(source, tail, 1 << 24)
+    # From here on the dumps are changed: the marker stays until both folders are in place.
     marker.touch()
     for path, cut in cuts.items():
         os.truncate(path, cut)
-    marker.unlink()
     shutil.copy(dumps / "_manifest.json", partial / "_manifest.json")
     shutil.rmtree(heads, ignore_errors=True)  # a copy an earlier version of this bench made
     dumps.rename(heads)
     partial.rename(last_hour)
+    (heads / marker.name).unlink()
     return heads, last_hour
 
 
@@ -183,7 +186,8 @@ def main() -> None:
     engines = [args.only] if args.only else list(ENGINES)
     results: dict[str, EngineRun] = {}
     dumps = dumps_folder(workdir, args.events_per_day, args.days, args.malls, 1)
-    if not (split_folders(dumps)[1] / "_manifest.json").exists():
+    heads, last_hour = split_folders(dumps)
+    if not (last_hour / "_manifest.json").exists() and not heads.exists():
         with dataplat_environment({}):
             generate_dumps(workdir, args.events_per_day, args.days, args.malls, 1)
     started = time.perf_counter()

@@ -27,6 +27,7 @@ def test_the_split_keeps_every_line_and_puts_the_latest_arrivals_last(tmp_path: 
     assert (heads, last_hour) == split_folders(dumps)
     assert not dumps.exists()
     assert (heads / "_manifest.json").exists() and (last_hour / "_manifest.json").exists()
+    assert not (heads / "_splitting").exists()
     head_lines, tail_lines = [], []
     for name, content in original.items():
         head, tail = (heads / name).read_bytes(), (last_hour / name).read_bytes()
@@ -45,9 +46,12 @@ def test_the_split_keeps_every_line_and_puts_the_latest_arrivals_last(tmp_path: 
     )
 
 
-def test_a_split_that_stopped_halfway_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stopped", ["before the dumps moved", "before the last hour moved"])
+def test_a_split_that_stopped_halfway_is_refused(tmp_path: Path, stopped: str) -> None:
     dumps = tmp_path / "dumps"
     generate(dumps, days=1, events_per_day=500, malls=2, seed=7, progress=False)
     (dumps / "_splitting").touch()
-    with pytest.raises(RuntimeError, match="stopped halfway: delete it"):
+    if stopped == "before the last hour moved":
+        dumps.rename(split_folders(dumps)[0])
+    with pytest.raises(RuntimeError, match=r"stopped halfway: delete .*dumps\* and re-run"):
         split_last_hour(dumps, days=1)
